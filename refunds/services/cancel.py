@@ -1,0 +1,134 @@
+"""Cancel a sale: refund what was paid, restock, alert. One transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from backoffice.errors import SaleNotCancellableError, ValidationFailedError
+from backoffice.money import part
+from sales.models import CancelReason, SaleKind, SaleStatus
+from sales.selectors import LockedSale, sale_lock, sale_snapshot
+
+from ..models import AlertEvent, CustomerAlert, Refund, RefundReason, RefundType, Source
+from .alerts import alerts_build, alerts_queue
+from .refund import (
+    PlannedAllocation,
+    PlannedLine,
+    RefundOptions,
+    RefundPlan,
+    _integrity_error,
+    _save_sale,
+    refund_write,
+    restock_units,
+)
+
+
+@dataclass
+class CancelResult:
+    sale: Any
+    refund: Refund | None
+    already: bool = False
+
+
+def _cancel_plan(locked: LockedSale, *, restock: bool, alert_customer: bool,
+                 reason: str, note: str) -> RefundPlan | None:
+    """What a cancel gives back: every line, every fee, all that was paid."""
+    sale = locked.sale
+    if sale.status == SaleStatus.CANCELLED:
+        return None
+    if sale.amount_refunded > 0 or sale.refunded_units > 0:
+        raise SaleNotCancellableError(
+            f"Sale {sale.number} is already partly refunded and cannot be cancelled; "
+            "refund the rest instead."
+        )
+    lines = [
+        PlannedLine(line, line.quantity, part(line.net_amount, 0, line.quantity, line.quantity),
+                    part(line.tax_amount, 0, line.quantity, line.quantity))
+        for line in locked.lines
+    ]
+    options = RefundOptions(
+        type=RefundType.CANCELLATION, restock=restock, refund_processing_fee=True,
+        refund_reseller_fee=True, refund_shipping=True, alert_customer=alert_customer,
+        online=True, reason=reason, note=note,
+    )
+    return RefundPlan(
+        sale=sale, options=options, lines=lines,
+        # Each payment goes back in full, through its own channel.
+        allocations=[
+            PlannedAllocation(payment=p, amount=p.remaining_amount,
+                              online=p.gateway not in ("", "manual"))
+            for p in locked.payments if p.remaining_amount > 0
+        ],
+        processing_fee=sale.processing_fee, reseller_fee=sale.reseller_fee,
+        shipping_fee=sale.shipping_fee, empties_sale=True,
+        total_override=sale.amount_paid,
+    )
+
+
+def _check_reason(reason: str) -> None:
+    if reason not in CancelReason.values:
+        raise ValidationFailedError(
+            f"Reason must be one of {', '.join(CancelReason.values)}.",
+            extra={"reason": ["Unknown reason."]},
+        )
+
+
+def sale_cancel_preview(*, sale_id: int, restock: bool = True, reason: str = "other",
+                        note: str = "") -> RefundPlan | None:
+    """What sale_cancel would give back (None: already cancelled)."""
+    _check_reason(reason)
+    return _cancel_plan(sale_snapshot(sale_id), restock=restock, alert_customer=False,
+                        reason=reason, note=note)
+
+
+def sale_cancel(
+    *,
+    sale_id: int,
+    reason: str = CancelReason.OTHER,
+    note: str = "",
+    restock: bool = True,
+    alert_customer: bool = False,
+    actor: Any = None,
+    source: str = Source.ADMIN,
+) -> CancelResult:
+    """Cancel a sale. On a sale already cancelled: nothing more happens (no second alert)."""
+    _check_reason(reason)
+    try:
+        with transaction.atomic():
+            locked = sale_lock(sale_id)
+            sale = locked.sale
+            plan = _cancel_plan(locked, restock=restock, alert_customer=alert_customer,
+                                reason=reason, note=note)
+            if plan is None:
+                return CancelResult(sale=sale, refund=None, already=True)
+            sale.cancelled_at = timezone.now()
+            sale.cancel_reason = reason
+            sale.cancel_note = note
+            sale.cancelled_by = actor if getattr(actor, "pk", None) else None
+            refund = None
+            if sale.amount_paid > 0:
+                refund = refund_write(plan, refund_type=RefundType.CANCELLATION, actor=actor,
+                                      source=source, alert_event=AlertEvent.SALE_CANCELLED)
+                _save_sale(plan)
+            else:
+                # A quote or an unpaid invoice is simply cancelled: no refund, no money.
+                if restock and sale.kind != SaleKind.QUOTE:
+                    restock_units(plan.lines, +1)
+                plan.lines = []
+                plan.processing_fee = plan.reseller_fee = plan.shipping_fee = 0
+                plan.total_override = 0
+                _save_sale(plan)
+                if alert_customer:
+                    alerts = alerts_build(sale=sale, refund=None, event=AlertEvent.SALE_CANCELLED)
+                    CustomerAlert.objects.bulk_create(alerts)
+                    alerts_queue(alerts)
+            return CancelResult(sale=sale, refund=refund)
+    except IntegrityError as exc:
+        raise _integrity_error(exc, None) from exc
+
+
+__all__ = ["CancelResult", "RefundReason", "sale_cancel", "sale_cancel_preview"]

@@ -1,0 +1,174 @@
+"""Settle a refund's online allocations with the payment gateway.
+
+The gateway is called outside any database transaction. Before each call the
+allocation's attempt is recorded (committed), and the call carries the allocation's own
+idempotency key, so a retry after a timeout can never refund twice. A refused refund is
+rolled back in one compensating transaction: quantities, amounts, fees, restocked units
+and store balance go back to what they were, and its alerts are withdrawn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sales.models import Customer, Sale
+from sales.selectors import sale_lock
+
+from ..gateways import GatewayError, gateway_for
+from ..models import (
+    AlertStatus,
+    AllocationStatus,
+    CustomerAlert,
+    Refund,
+    RefundPayment,
+    RefundStatus,
+    RefundType,
+)
+from .alerts import alerts_queue
+from .refund import PlannedLine, move_line_counters, move_payment_counters, restock_units
+
+log = logging.getLogger(__name__)
+
+
+def _claim(allocation_id: int) -> RefundPayment | None:
+    """Record an attempt; None when the allocation is no longer pending."""
+    with transaction.atomic():
+        allocation = (
+            RefundPayment.objects.select_for_update().select_related("payment")
+            .filter(pk=allocation_id).first()
+        )
+        if allocation is None or allocation.status != AllocationStatus.PENDING:
+            return None
+        allocation.attempts += 1
+        allocation.save(update_fields=["attempts"])
+        return allocation
+
+
+def refund_settle(*, refund_id: int) -> Refund:
+    """Ask the gateway for each pending online allocation, then settle the refund.
+
+    Raises GatewayUnavailableError (transient) for the caller to retry later; the
+    allocations already answered keep their answer.
+    """
+    allocation_ids = list(
+        RefundPayment.objects.filter(
+            refund_id=refund_id, online=True, status=AllocationStatus.PENDING
+        ).order_by("pk").values_list("pk", flat=True)
+    )
+    for allocation_id in allocation_ids:
+        allocation = _claim(allocation_id)
+        if allocation is None:
+            continue
+        try:
+            result = gateway_for(allocation.payment.gateway).refund(
+                allocation.payment, allocation.amount, allocation.idempotency_key
+            )
+        except GatewayError as exc:
+            RefundPayment.objects.filter(pk=allocation_id, status=AllocationStatus.PENDING).update(
+                status=AllocationStatus.FAILED, last_error=str(exc)[:2000],
+                settled_at=timezone.now(),
+            )
+            log.warning("gateway refused allocation %s of refund %s: %s",
+                        allocation_id, refund_id, exc)
+            break  # No further money moves for a refund that is failing.
+        RefundPayment.objects.filter(pk=allocation_id, status=AllocationStatus.PENDING).update(
+            status=AllocationStatus.SUCCEEDED, gateway_reference=result.reference,
+            settled_at=timezone.now(), last_error="",
+        )
+    return refund_finalise(refund_id=refund_id)
+
+
+def refund_finalise(*, refund_id: int) -> Refund:
+    """Settle the refund from its allocations' answers (idempotent)."""
+    refund = Refund.objects.get(pk=refund_id)
+    with transaction.atomic():
+        locked = sale_lock(refund.sale_id)
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != RefundStatus.PENDING:
+            return refund
+        allocations = list(refund.allocations.order_by("pk"))
+        failed = [a for a in allocations if a.status == AllocationStatus.FAILED]
+        online_pending = [a for a in allocations
+                          if a.online and a.status == AllocationStatus.PENDING]
+        if not failed and online_pending:
+            return refund  # Still waiting for the gateway.
+        now = timezone.now()
+        if not failed:
+            RefundPayment.objects.filter(
+                refund=refund, status=AllocationStatus.PENDING
+            ).update(status=AllocationStatus.SUCCEEDED, settled_at=now)
+            refund.status = RefundStatus.SUCCEEDED
+            refund.settled_at = now
+            refund.save(update_fields=["status", "settled_at"])
+            alerts_queue(list(refund.alerts.filter(status=AlertStatus.PENDING)))
+            return refund
+        succeeded = [a for a in allocations
+                     if a.online and a.status == AllocationStatus.SUCCEEDED]
+        _compensate(refund, locked, allocations, partial=bool(succeeded))
+        return refund
+
+
+def _compensate(refund: Refund, locked, allocations: list[RefundPayment], *,
+                partial: bool) -> None:
+    """Undo what the refund moved. Partial: some money already went back; release only
+    what did not (the lines stay counted as refunded, so nothing can be refunded twice)."""
+    now = timezone.now()
+    sale: Sale = locked.sale
+    if partial:
+        released = [a for a in allocations if a.status != AllocationStatus.SUCCEEDED]
+    else:
+        released = allocations
+    RefundPayment.objects.filter(pk__in=[a.pk for a in released]).update(
+        status=AllocationStatus.FAILED, settled_at=now
+    )
+    money_back = sum(a.amount for a in released)
+    move_payment_counters({a.payment_id: a.amount for a in released}, -1)
+    updates: dict = {"amount_refunded": F("amount_refunded") - money_back}
+    sale.amount_refunded -= money_back
+    if not partial:
+        lines_by_id = {line.pk: line for line in locked.lines}
+        planned = [
+            PlannedLine(lines_by_id[rl.sale_line_id], rl.quantity, rl.amount, rl.tax_amount)
+            for rl in refund.lines.all()
+        ]
+        move_line_counters(planned, -1)
+        if refund.restock:
+            restock_units(planned, -1)
+        if refund.type == RefundType.BALANCE_REFUND and sale.customer_id:
+            Customer.objects.filter(pk=sale.customer_id).update(
+                store_balance=F("store_balance") - refund.total
+            )
+        sale.refunded_units -= refund.units
+        sale.refunded_processing_fee -= refund.processing_fee
+        sale.refunded_reseller_fee -= refund.reseller_fee
+        sale.refunded_shipping_fee -= refund.shipping_fee
+        updates.update(
+            refunded_units=F("refunded_units") - refund.units,
+            refunded_processing_fee=F("refunded_processing_fee") - refund.processing_fee,
+            refunded_reseller_fee=F("refunded_reseller_fee") - refund.reseller_fee,
+            refunded_shipping_fee=F("refunded_shipping_fee") - refund.shipping_fee,
+        )
+        if refund.type == RefundType.CANCELLATION:
+            # The money did not go back: the sale is not cancelled after all.
+            sale.cancelled_at = None
+            sale.cancel_reason = ""
+            updates.update(cancelled_at=None, cancel_reason="", cancelled_by=None)
+    sale.status = sale.compute_status()
+    updates.update(status=sale.status, updated_at=now)
+    Sale.objects.filter(pk=sale.pk).update(**updates)
+
+    failures = "; ".join(a.last_error for a in allocations if a.last_error)
+    refund.status = RefundStatus.FAILED
+    refund.settled_at = now
+    refund.failure_reason = (
+        ("Partly settled: some payments were refunded, the rest was released. " if partial
+         else "") + (failures or "The gateway refused the refund.")
+    )[:2000]
+    refund.save(update_fields=["status", "settled_at", "failure_reason"])
+    CustomerAlert.objects.filter(refund=refund, status=AlertStatus.PENDING).update(
+        status=AlertStatus.CANCELLED, last_error="The refund failed at the payment gateway."
+    )
