@@ -42,7 +42,9 @@ def test_twenty_racing_refunds_of_the_last_five_units(postgres):
     refund_create(sale_id=sale.pk, items={line.pk: 3})  # 5 left
     connection.close()
 
-    results = run_threads(20, lambda i: refund_create(sale_id=sale.pk, items={line.pk: 1}).refund.pk)
+    results = run_threads(
+        20, lambda i: refund_create(sale_id=sale.pk, items={line.pk: 1}).refund.pk
+    )
 
     outcomes = [r[0] for r in results]
     assert outcomes.count("ok") == 5, results
