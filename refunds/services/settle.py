@@ -10,15 +10,16 @@ and store balance go back to what they were, and its alerts are withdrawn.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from sales.models import Customer, Sale
 from sales.selectors import sale_lock
 
-from ..gateways import GatewayError, gateway_for
+from ..gateways import GatewayError, GatewayUnavailableError, gateway_for
 from ..models import (
     AlertStatus,
     AllocationStatus,
@@ -28,7 +29,7 @@ from ..models import (
     RefundStatus,
     RefundType,
 )
-from .alerts import alerts_queue
+from .alerts import alerts_queue, enqueue_each
 from .refund import PlannedLine, move_line_counters, move_payment_counters, restock_units
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,12 @@ def refund_settle(*, refund_id: int) -> Refund:
             result = gateway_for(allocation.payment.gateway).refund(
                 allocation.payment, allocation.amount, allocation.idempotency_key
             )
+        except GatewayUnavailableError as exc:
+            # Outcome unknown: stay pending, ask again later with the same key.
+            RefundPayment.objects.filter(pk=allocation_id).update(last_error=str(exc)[:2000])
+            log.warning("gateway unavailable for allocation %s of refund %s: %s",
+                        allocation_id, refund_id, exc)
+            raise
         except GatewayError as exc:
             RefundPayment.objects.filter(pk=allocation_id, status=AllocationStatus.PENDING).update(
                 status=AllocationStatus.FAILED, last_error=str(exc)[:2000],
@@ -80,6 +87,27 @@ def refund_settle(*, refund_id: int) -> Refund:
             settled_at=timezone.now(), last_error="",
         )
     return refund_finalise(refund_id=refund_id)
+
+
+def refunds_pending_online(*, older_than: timedelta = timedelta(0)):
+    """Refunds still waiting for a gateway's answer."""
+    waiting = RefundPayment.objects.filter(
+        refund=OuterRef("pk"), online=True, status=AllocationStatus.PENDING
+    )
+    return Refund.objects.filter(
+        Exists(waiting), status=RefundStatus.PENDING,
+        created_at__lte=timezone.now() - older_than,
+    ).order_by("created_at", "pk")
+
+
+def refunds_resettle(*, older_than: timedelta = timedelta(0), limit: int = 500) -> int:
+    """Queue the settle task again for online refunds left pending (broker was down at
+    refund time, retries ran out during a gateway outage). Safe to repeat: the gateway
+    is asked with the same idempotency key. Returns how many were queued."""
+    from ..tasks import settle_refund
+
+    ids = refunds_pending_online(older_than=older_than).values_list("pk", flat=True)[:limit]
+    return enqueue_each(settle_refund, list(ids), what="settlement of refund")
 
 
 def refund_finalise(*, refund_id: int) -> Refund:

@@ -1,0 +1,41 @@
+"""Queue again the customer alerts left pending (the broker was down, a worker died).
+
+    manage.py retry_alerts                   # every pending alert that can be sent
+    manage.py retry_alerts --older-than 300  # only those pending for 5 minutes or more
+    manage.py retry_alerts --refunds         # also online refunds waiting for a gateway
+
+Safe to repeat: sending locks the alert and skips it once sent.
+"""
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+
+from refunds.services.alerts import alerts_requeue
+from refunds.services.settle import refunds_resettle
+
+
+class Command(BaseCommand):
+    help = "Queue again customer alerts left pending (and, with --refunds, pending refunds)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", type=int, default=0, metavar="SECONDS",
+                            help="Only what has been pending at least this long (default 0).")
+        parser.add_argument("--limit", type=int, default=1000,
+                            help="At most this many alerts (default 1000).")
+        parser.add_argument("--refunds", action="store_true",
+                            help="Also queue again online refunds waiting for their gateway.")
+
+    def handle(self, *args, older_than, limit, refunds, **options):
+        age = timedelta(seconds=older_than)
+        result = alerts_requeue(older_than=age, limit=limit)
+        self.stdout.write(f"alerts pending: {result.found}")
+        self.stdout.write(f"alerts queued: {result.queued}")
+        missed = result.found - result.queued
+        if refunds:
+            queued = refunds_resettle(older_than=age)
+            self.stdout.write(f"refunds queued: {queued}")
+        if missed:
+            raise CommandError(
+                f"{missed} alert(s) could not be queued: is the broker (CELERY_BROKER_URL) up?"
+            )
