@@ -169,6 +169,29 @@ PAYMENT_GATEWAYS = {
 }
 # The sandbox refuses any refund of exactly this amount (minor units), for demos and tests.
 SANDBOX_FAIL_AMOUNT = int(os.environ.get("SANDBOX_FAIL_AMOUNT", "13"))
+# For every sandbox payment: "" (normal), "fail", "timeout-once" or "unavailable".
+SANDBOX_MODE = os.environ.get("SANDBOX_MODE", "")
+
+# "sandbox": the sandbox gateway's ledger (one answer per idempotency key), a database
+# table so every web and worker process shares it (created by refunds' migration 0002).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "sandbox": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "sandbox_gateway_ledger",
+        "TIMEOUT": None,
+        "OPTIONS": {"MAX_ENTRIES": 10_000_000},
+    },
+}
+
+# Customer alerts: email through EMAIL_BACKEND (filebased writes to EMAIL_FILE_PATH);
+# SMS through backoffice.sms: console (default), locmem, file, or twilio.
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent_email"))
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "backoffice.sms.ConsoleBackend")
+SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(BASE_DIR / "sent_sms"))
+SMS_FROM = os.environ.get("SMS_FROM", "")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 
 IDEMPOTENCY_KEY_TTL_DAYS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_DAYS", "7"))
 

@@ -571,5 +571,7 @@ def refund_write(
     if pending:
         from ..tasks import settle_refund
 
-        transaction.on_commit(lambda: settle_refund.delay(refund.pk))
+        # robust: a broker that is down must not turn a committed refund into an error;
+        # it stays pending and beat re-queues its settlement (resettle_pending_refunds).
+        transaction.on_commit(lambda: settle_refund.delay(refund.pk), robust=True)
     return refund
