@@ -52,7 +52,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_api_key",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "backoffice",
     "sales",
     "refunds",
@@ -194,6 +197,59 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 
 IDEMPOTENCY_KEY_TTL_DAYS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_DAYS", "7"))
+
+# REST API (/api/v2/): API keys or a staff session, one JSON envelope, per-key throttling.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "backoffice.api.auth.ApiKeyAuthentication",
+        "backoffice.api.auth.StaffSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["backoffice.api.permissions.HasRequiredPermissions"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "backoffice.api.renderers.EnvelopeRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["backoffice.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "backoffice.api.pagination.EnvelopePagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "backoffice.api.schema.EnvelopeAutoSchema",
+    "EXCEPTION_HANDLER": "backoffice.api.exceptions.envelope_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+# Requests per key (or staff user); "N/second|minute|hour|day". Counted in the cache.
+API_THROTTLE_RATES = {
+    "key": os.environ.get("API_THROTTLE_RATE", "600/minute"),
+    "bulk": os.environ.get("API_BULK_THROTTLE_RATE", "30/minute"),
+}
+API_PAGE_SIZE = int(os.environ.get("API_PAGE_SIZE", "50"))
+API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "500"))
+# last_used_at is written at most once per this many seconds per key.
+API_KEY_LAST_USED_RESOLUTION = int(os.environ.get("API_KEY_LAST_USED_RESOLUTION", "60"))
+# How long a request waits for another one holding the same Idempotency-Key (then 409).
+IDEMPOTENCY_LOCK_TIMEOUT_MS = int(os.environ.get("IDEMPOTENCY_LOCK_TIMEOUT_MS", "10000"))
+BULK_IMPORT_MAX_RECORDS = 1000
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Backoffice API",
+    "DESCRIPTION": (
+        "Sales, cancels and refunds. Authenticate with `Authorization: Bearer <key>` or "
+        "`X-API-KEY: <key>`. Every response is one JSON envelope: "
+        "`{status, message, data}` or `{status, error, code, errors}`. "
+        "Money is an integer in minor units."
+    ),
+    "VERSION": "2",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v2",
+    "ENUM_NAME_OVERRIDES": {
+        "RefundReasonEnum": "refunds.models.RefundReason",
+        "CancelReasonEnum": "sales.models.CancelReason",
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -341,3 +341,117 @@ def payment_record(
         updated_at=timezone.now(),
     )
     return payment
+
+
+@dataclass
+class SaleUpdate:
+    """What PATCH may change; None leaves a field as it is. `lines` replaces all lines."""
+
+    kind: str | None = None
+    external_id: str | None = None
+    customer_id: int | None = None
+    customer: CustomerInput | None = None
+    lines: list[LineInput] | None = None
+    order_discount: int | None = None
+    processing_fee: int | None = None
+    reseller_fee: int | None = None
+    shipping_fee: int | None = None
+
+
+@transaction.atomic
+def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
+    """Edit a sale while nothing is paid or refunded (code `sale_not_editable`).
+
+    Lines are replaced as a whole and priced like a new sale; stock follows: a quote
+    holds none, an invoice or receipt holds its lines' units (a quote made an invoice
+    takes them, new lines take theirs and give back the old ones').
+    """
+    from backoffice.errors import SaleNotEditableError
+
+    locked = sale_lock(sale_id)
+    sale = locked.sale
+    if sale.status == SaleStatus.CANCELLED:
+        raise SaleCancelledError(f"Sale {sale.number} is cancelled; it cannot be edited.")
+    if sale.amount_paid or sale.amount_refunded or sale.refunded_units:
+        raise SaleNotEditableError(
+            f"Sale {sale.number} has payments or refunds; it can no longer be edited."
+        )
+    errors: dict[str, list[str]] = {}
+    if data.kind is not None and data.kind not in SaleKind.values:
+        errors["kind"] = [f"Kind must be one of {', '.join(SaleKind.values)}."]
+    for fee in ("processing_fee", "reseller_fee", "shipping_fee"):
+        value = getattr(data, fee)
+        if value is not None and value < 0:
+            errors[fee] = ["Fees cannot be negative."]
+    _fail(errors)
+
+    old_kind = sale.kind
+    new_kind = data.kind or old_kind
+    for fee in ("processing_fee", "reseller_fee", "shipping_fee"):
+        if getattr(data, fee) is not None:
+            setattr(sale, fee, getattr(data, fee))
+    if data.external_id is not None:
+        sale.external_id = data.external_id or None
+    if data.customer_id is not None:
+        customer = Customer.objects.filter(pk=data.customer_id).first()
+        if customer is None:
+            _fail({"customer_id": [f"No customer with id {data.customer_id}."]})
+        sale.customer = customer
+    elif data.customer and (data.customer.email or data.customer.phone or data.customer.name):
+        sale.customer = customer_get_or_create(data=data.customer)
+
+    old_lines = locked.lines
+    if data.lines is not None or data.order_discount is not None:
+        line_inputs = data.lines
+        if line_inputs is None:
+            # Line discounts already include the old order discount: send the lines again.
+            _fail({"order_discount": ["Send the lines with a new order discount."]})
+        order_discount = (
+            data.order_discount if data.order_discount is not None else sale.order_discount
+        )
+        new_lines = _priced_lines(SaleInput(lines=line_inputs, order_discount=order_discount))
+        sale.order_discount = order_discount
+    else:
+        new_lines = None
+
+    # Stock: give back what the sale held, take what it holds now.
+    delta: dict[int, int] = {}
+    if old_kind != SaleKind.QUOTE:
+        for ln in old_lines:
+            if ln.product_id:
+                delta[ln.product_id] = delta.get(ln.product_id, 0) + ln.quantity
+    held = new_lines if new_lines is not None else old_lines
+    if new_kind != SaleKind.QUOTE:
+        for ln in held:
+            if ln.product_id:
+                delta[ln.product_id] = delta.get(ln.product_id, 0) - ln.quantity
+    stock_move({pk: q for pk, q in delta.items() if q}, +1)
+
+    if new_lines is not None:
+        SaleLine.objects.filter(sale_id=sale.pk).delete()
+        for line in new_lines:
+            line.sale = sale
+        SaleLine.objects.bulk_create(new_lines)
+        sale.subtotal = sum(ln.net_amount for ln in new_lines)
+        sale.tax_total = sum(ln.tax_amount for ln in new_lines)
+        sale.units = sum(ln.quantity for ln in new_lines)
+    sale.kind = new_kind
+    sale.total = (
+        sale.subtotal + sale.tax_total + sale.processing_fee + sale.reseller_fee
+        + sale.shipping_fee
+    )
+    sale.status = sale.compute_status()
+    try:
+        with transaction.atomic():
+            sale.save()
+    except IntegrityError as exc:
+        if sale.external_id and Sale.objects.filter(external_id=sale.external_id).exclude(
+            pk=sale.pk
+        ).exists():
+            raise DuplicateExternalIdError(
+                f"A sale with external id {sale.external_id!r} already exists.",
+                extra={"external_id": ["Already used by another sale."]},
+            ) from exc
+        raise
+    return sale
+

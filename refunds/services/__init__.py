@@ -1,6 +1,14 @@
 """The refund and cancel operations: the one door admin, API and commands all use."""
 
 from .alerts import alerts_build, alerts_queue
+from .bulk_import import (
+    BatchTooLargeError,
+    BulkRecordsInvalidError,
+    BulkResult,
+    refunds_bulk_import,
+    refunds_bulk_validate,
+    refunds_import_status,
+)
 from .cancel import CancelResult, sale_cancel, sale_cancel_preview
 from .refund import (
     RefundOptions,
@@ -13,6 +21,9 @@ from .refund import (
 from .settle import refund_finalise, refund_settle
 
 __all__ = [
+    "BatchTooLargeError",
+    "BulkRecordsInvalidError",
+    "BulkResult",
     "CancelResult",
     "RefundOptions",
     "RefundPlan",
@@ -23,6 +34,9 @@ __all__ = [
     "refund_finalise",
     "refund_preview",
     "refund_settle",
+    "refunds_bulk_import",
+    "refunds_bulk_validate",
+    "refunds_import_status",
     "request_fingerprint",
     "sale_cancel",
     "sale_cancel_preview",

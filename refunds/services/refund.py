@@ -488,7 +488,7 @@ def restock_units(lines: Sequence[PlannedLine], sign: int) -> None:
     stock_move(per_product, sign)
 
 
-def refund_write(
+def refund_row(
     plan: RefundPlan,
     *,
     refund_type: str,
@@ -498,14 +498,14 @@ def refund_write(
     request_hash: str = "",
     external_id: str | None = None,
     import_source: str = "",
-    alert_event: str | None = None,
+    now: datetime | None = None,
 ) -> Refund:
-    """Write a planned refund and move every counter. The caller holds the sale's lock."""
+    """The Refund row for a plan, unsaved (refund_write saves it; bulk imports batch it)."""
     opts = plan.options
     sale = plan.sale
     pending = plan.online
-    now = timezone.now()
-    refund = Refund.objects.create(
+    now = now or timezone.now()
+    return Refund(
         sale=sale,
         type=refund_type,
         status=RefundStatus.PENDING if pending else RefundStatus.SUCCEEDED,
@@ -535,6 +535,31 @@ def refund_write(
         created_by=actor if getattr(actor, "pk", None) else None,
         settled_at=None if pending else now,
     )
+
+
+def refund_write(
+    plan: RefundPlan,
+    *,
+    refund_type: str,
+    actor: Any,
+    source: str,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    external_id: str | None = None,
+    import_source: str = "",
+    alert_event: str | None = None,
+) -> Refund:
+    """Write a planned refund and move every counter. The caller holds the sale's lock."""
+    opts = plan.options
+    sale = plan.sale
+    pending = plan.online
+    now = timezone.now()
+    refund = refund_row(
+        plan, refund_type=refund_type, actor=actor, source=source,
+        idempotency_key=idempotency_key, request_hash=request_hash,
+        external_id=external_id, import_source=import_source, now=now,
+    )
+    refund.save(force_insert=True)
     if plan.lines:
         RefundLine.objects.bulk_create(
             RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,

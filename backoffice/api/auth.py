@@ -1,0 +1,77 @@
+"""API keys (`Authorization: Bearer <key>` or `X-API-KEY: <key>`) and staff sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from backoffice.models import ApiKey
+
+
+def key_from_request(request) -> str | None:
+    header = request.META.get("HTTP_X_API_KEY", "").strip()
+    if header:
+        return header
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    keyword, _, key = authorization.partition(" ")
+    if keyword.lower() in {"bearer", "api-key"} and key.strip():
+        return key.strip()
+    return None
+
+
+def preload_permissions(user) -> None:
+    """Load the user's permissions (own and via groups) in one query, where ModelBackend
+    looks for them, so permission checks cost one query per request whatever their number."""
+    if user.is_superuser or hasattr(user, "_perm_cache"):
+        return
+    rows = (
+        Permission.objects.filter(Q(user=user) | Q(group__user=user))
+        .values_list("content_type__app_label", "codename")
+        .distinct()
+    )
+    user._perm_cache = {f"{app}.{codename}" for app, codename in rows}
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """A valid, unrevoked, unexpired key authenticates as its user; anything else is 401."""
+
+    def authenticate(self, request):
+        key = key_from_request(request)
+        if key is None:
+            return None
+        try:
+            api_key = ApiKey.objects.get_from_key(key)
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Authentication invalid") from None
+        user = api_key.user
+        if api_key.has_expired or not user.is_active:
+            raise exceptions.AuthenticationFailed("Authentication invalid")
+        now = timezone.now()
+        resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
+        if api_key.last_used_at is None or now - api_key.last_used_at > resolution:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+        preload_permissions(user)
+        return user, api_key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """The browsable API for staff logged in to the admin; CSRF is enforced."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        if not user.is_staff:
+            return None
+        preload_permissions(user)
+        return result

@@ -1,0 +1,99 @@
+"""One exception handler: domain errors, DRF's own, Http404, PermissionDenied and
+anything unexpected all become the envelope; nothing answers with an HTML page."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from backoffice.errors import DomainError
+
+from .envelope import domain_error_body, failure
+
+logger = logging.getLogger("backoffice.api")
+
+AUTH_INVALID = "Authentication invalid"
+
+_CODES = {
+    exceptions.ParseError: "malformed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as {"items[1].quantity": ["..."]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if key == "non_field_errors":
+                path = prefix or "non_field_errors"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            for k, v in flatten_errors(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for i, item in enumerate(detail):
+                if item in ({}, []):
+                    continue
+                if isinstance(item, dict | list):
+                    for k, v in flatten_errors(item, f"{prefix}[{i}]").items():
+                        out.setdefault(k, []).extend(v)
+                else:
+                    out.setdefault(prefix or "non_field_errors", []).append(str(item))
+    else:
+        out[prefix or "non_field_errors"] = [str(detail)]
+    return out
+
+
+def envelope_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(domain_error_body(exc), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response = drf_exception_handler(exc, context)
+        status = response.status_code if response is not None else 401
+        if status == 401:
+            response.data = failure(401, AUTH_INVALID)
+            return response
+
+    if isinstance(exc, exceptions.APIException):
+        response = drf_exception_handler(exc, context)  # headers: Retry-After, WWW-Authenticate
+        status = response.status_code
+        if isinstance(exc, exceptions.ValidationError):
+            errors = flatten_errors(exc.detail)
+            first_path, first = next(iter(errors.items()), ("", ["Invalid request."]))
+            message = f"{first_path}: {first[0]}" if first_path else first[0]
+            response.data = failure(400, message, "invalid", errors)
+        else:
+            code = _CODES.get(type(exc)) or next(
+                (c for cls, c in _CODES.items() if isinstance(exc, cls)), None
+            ) or str(getattr(exc, "default_code", "error"))
+            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+                code = "permission_denied"  # session without CSRF etc. answered 403
+            response.data = failure(status, str(exc.detail), code)
+        return response
+
+    logger.exception("Unhandled error in API view %s", context.get("view"))
+    set_rollback()
+    return Response(
+        failure(500, "Internal server error; it has been logged.", "server_error"), status=500
+    )

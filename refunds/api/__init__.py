@@ -1,0 +1,1 @@
+"""REST API for cancels, refunds and bulk refund imports (DESIGN §4)."""

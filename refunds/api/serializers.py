@@ -1,0 +1,261 @@
+"""Parse refund and cancel requests into the services' inputs; render refunds."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from backoffice.api.fields import IdOrExternalIdField, MoneyField, YesNoBooleanField
+from refunds.models import RefundReason, RefundType
+from refunds.services import RefundOptions
+from sales.models import CancelReason
+
+
+class RefundLineOutSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(source="sale_line_id")
+    quantity = serializers.IntegerField()
+    amount = MoneyField()
+    tax_amount = MoneyField()
+
+
+class RefundPaymentOutSerializer(serializers.Serializer):
+    payment_id = serializers.IntegerField()
+    amount = MoneyField()
+    online = serializers.BooleanField()
+    status = serializers.CharField()
+    gateway_reference = serializers.CharField()
+
+
+class FeesSerializer(serializers.Serializer):
+    processing = MoneyField()
+    reseller = MoneyField()
+    shipping = MoneyField()
+
+
+class RefundSerializer(serializers.Serializer):
+    """A refund (data of the 201 and of GET /refunds/{id}/)."""
+
+    id = serializers.IntegerField()
+    sale_id = serializers.IntegerField()
+    type = serializers.CharField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    lines = RefundLineOutSerializer(many=True)
+    fees = serializers.SerializerMethodField()
+    lines_amount = MoneyField()
+    tax_amount = MoneyField()
+    total = MoneyField()
+    units = serializers.IntegerField()
+    payments = RefundPaymentOutSerializer(many=True, source="allocations")
+    restock = serializers.BooleanField()
+    refund_processing_fee = serializers.BooleanField()
+    refund_reseller_fee = serializers.BooleanField()
+    refund_shipping = serializers.BooleanField()
+    alert_customer = serializers.BooleanField()
+    online = serializers.BooleanField()
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    batch_id = serializers.CharField()
+    returned_date = serializers.DateTimeField(source="returned_at", allow_null=True)
+    external_id = serializers.CharField(allow_null=True)
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+    source = serializers.CharField()
+    created_by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    settled_at = serializers.DateTimeField(allow_null=True)
+    failure_reason = serializers.CharField()
+
+    def get_fees(self, obj) -> FeesSerializer:
+        return {"processing": obj.processing_fee, "reseller": obj.reseller_fee,
+                "shipping": obj.shipping_fee}
+
+    def get_created_by(self, obj) -> str | None:
+        return obj.created_by.get_username() if obj.created_by_id else None
+
+
+class ItemSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(help_text="The sale line's id.")
+    quantity = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
+class SplitSerializer(serializers.Serializer):
+    payment_id = serializers.IntegerField()
+    amount = MoneyField(min_value=0, max_value=10**13)
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    """POST /sales/{id}/refunds/ (and /preview/): empty `items` = all that remains."""
+
+    items = ItemSerializer(many=True, required=False, max_length=1000)
+    type = serializers.ChoiceField(
+        choices=[RefundType.REFUND, RefundType.BALANCE_REFUND], default=RefundType.REFUND
+    )
+    restock = YesNoBooleanField(required=False, default=True)
+    refund_processing_fee = YesNoBooleanField(required=False, allow_null=True, default=None)
+    refund_reseller_fee = YesNoBooleanField(required=False, allow_null=True, default=None)
+    refund_shipping = YesNoBooleanField(required=False, allow_null=True, default=None)
+    alert_customer = YesNoBooleanField(required=False, default=False)
+    online = YesNoBooleanField(required=False, default=True)
+    splits = SplitSerializer(many=True, required=False, max_length=100)
+    batch_id = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=128)
+    returned_date = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, input_formats=["iso-8601", "%Y-%m-%d"]
+    )
+    reason = serializers.ChoiceField(choices=RefundReason.choices,
+                                     default=RefundReason.REQUESTED_BY_CUSTOMER)
+    note = serializers.CharField(required=False, allow_blank=True, default="",
+                                 max_length=10_000)
+    uuid = serializers.CharField(required=False, max_length=255,
+                                 help_text="Idempotency key (or the Idempotency-Key header).")
+    expected_refunded_amount = MoneyField(
+        required=False, allow_null=True, default=None, min_value=0,
+        help_text="What you believe was refunded so far; a stale value is a 409.",
+    )
+
+    def validate_splits(self, value):
+        ids = [s["payment_id"] for s in value]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("A payment is named twice.")
+        return value
+
+    def service_kwargs(self) -> dict:
+        d = self.validated_data
+        return {
+            "items": [(i["item_id"], i["quantity"]) for i in d.get("items", [])],
+            "options": RefundOptions(
+                type=d["type"], restock=d["restock"],
+                refund_processing_fee=d["refund_processing_fee"],
+                refund_reseller_fee=d["refund_reseller_fee"],
+                refund_shipping=d["refund_shipping"], alert_customer=d["alert_customer"],
+                online=d["online"], reason=d["reason"], note=d["note"],
+                batch_id=d["batch_id"], returned_at=d["returned_date"],
+            ),
+            "splits": {s["payment_id"]: s["amount"] for s in d["splits"]}
+            if d.get("splits") else None,
+            "expected_refunded_amount": d["expected_refunded_amount"],
+        }
+
+
+class OrderRefundSerializer(RefundRequestSerializer):
+    """POST /orders/refund: the refund addressed by `order_id` (an id or external id)."""
+
+    order_id = IdOrExternalIdField(max_length=128)
+
+
+class FullRefundSerializer(serializers.Serializer):
+    """PUT /sales/refund/{id}: everything that remains."""
+
+    alert_customer = YesNoBooleanField(required=False, default=False)
+    restock = YesNoBooleanField(required=False, default=True)
+    online = YesNoBooleanField(required=False, default=True)
+    type = serializers.ChoiceField(
+        choices=[RefundType.REFUND, RefundType.BALANCE_REFUND], default=RefundType.REFUND
+    )
+    reason = serializers.ChoiceField(choices=RefundReason.choices,
+                                     default=RefundReason.REQUESTED_BY_CUSTOMER)
+    note = serializers.CharField(required=False, allow_blank=True, default="",
+                                 max_length=10_000)
+    batch_id = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=128)
+    uuid = serializers.CharField(required=False, max_length=255)
+    expected_refunded_amount = MoneyField(required=False, allow_null=True, default=None,
+                                          min_value=0)
+
+    def service_kwargs(self) -> dict:
+        d = self.validated_data
+        return {
+            "items": None,
+            "options": RefundOptions(
+                type=d["type"], restock=d["restock"], alert_customer=d["alert_customer"],
+                online=d["online"], reason=d["reason"], note=d["note"], batch_id=d["batch_id"],
+            ),
+            "expected_refunded_amount": d["expected_refunded_amount"],
+        }
+
+
+class CancelSerializer(serializers.Serializer):
+    alert_customer = YesNoBooleanField(required=False, default=False)
+    reason = serializers.ChoiceField(choices=CancelReason.choices, default=CancelReason.OTHER)
+    restock = YesNoBooleanField(required=False, default=True)
+    note = serializers.CharField(required=False, allow_blank=True, default="",
+                                 max_length=10_000, help_text="Staff note; never shown.")
+    uuid = serializers.CharField(required=False, max_length=255)
+
+
+class PlannedLineSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(source="line.pk")
+    sku = serializers.CharField(source="line.sku")
+    description = serializers.CharField(source="line.description")
+    quantity = serializers.IntegerField()
+    amount = MoneyField()
+    tax_amount = MoneyField()
+    total = MoneyField()
+
+
+class PlannedAllocationSerializer(serializers.Serializer):
+    payment_id = serializers.IntegerField(source="payment.pk")
+    method = serializers.CharField(source="payment.method")
+    amount = MoneyField()
+    online = serializers.BooleanField()
+
+
+class RefundPreviewSerializer(serializers.Serializer):
+    """What a refund would give back, line by line, with the split. Nothing written."""
+
+    sale_id = serializers.IntegerField(source="sale.pk")
+    currency = serializers.CharField(source="sale.currency")
+    type = serializers.CharField(source="options.type")
+    lines = PlannedLineSerializer(many=True)
+    fees = serializers.SerializerMethodField()
+    lines_amount = MoneyField()
+    tax_amount = MoneyField()
+    total = MoneyField()
+    units = serializers.IntegerField()
+    payments = PlannedAllocationSerializer(many=True, source="allocations")
+    online = serializers.BooleanField()
+    empties_sale = serializers.BooleanField()
+    restock = serializers.BooleanField(source="options.restock")
+    refund_processing_fee = serializers.BooleanField(source="options.refund_processing_fee")
+    refund_reseller_fee = serializers.BooleanField(source="options.refund_reseller_fee")
+    refund_shipping = serializers.BooleanField(source="options.refund_shipping")
+    warnings = serializers.ListField(child=serializers.CharField())
+
+    def get_fees(self, plan) -> FeesSerializer:
+        return {"processing": plan.processing_fee, "reseller": plan.reseller_fee,
+                "shipping": plan.shipping_fee}
+
+
+class BulkLineItemSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class BulkRecordSerializer(serializers.Serializer):
+    """One bulk refund record (documentation: the service parses the batch itself)."""
+
+    id = serializers.CharField(max_length=128, help_text="Your id for the refund: the upsert key.")
+    sale_id = serializers.IntegerField(required=False)
+    order_id = serializers.CharField(required=False, help_text="Instead of sale_id.")
+    refunded_at = serializers.DateTimeField(required=False)
+    reason = serializers.ChoiceField(choices=RefundReason.choices, required=False)
+    restock = serializers.BooleanField(required=False, default=True)
+    note = serializers.CharField(required=False)
+    batch_id = serializers.CharField(required=False)
+    line_items = BulkLineItemSerializer(many=True, help_text="Empty: withdraw the record.")
+
+
+class BulkResultSerializer(serializers.Serializer):
+    result = serializers.CharField()
+    count = serializers.IntegerField()
+    created = serializers.IntegerField()
+    replaced = serializers.IntegerField()
+    withdrawn = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    import_id = serializers.IntegerField(allow_null=True)
+
+
+class ImportStatusSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    last_batch_count = serializers.IntegerField()
+    last_success = serializers.DateTimeField(allow_null=True)
+    last_failure = serializers.DateTimeField(allow_null=True)

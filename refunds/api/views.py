@@ -1,0 +1,265 @@
+"""Cancel, refund (in full, by line, by order id), preview, list, bulk import.
+
+Thin: parse, call one service, render. Writes that take an Idempotency-Key (or a
+`uuid` field) go through backoffice.api.idempotency.run_idempotent.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backoffice.api.envelope import ok, success
+from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
+from backoffice.errors import NothingToRefundError
+from refunds.models import IdempotencyKey, Refund, Source
+from refunds.services import (
+    refund_create,
+    refund_preview,
+    refunds_bulk_import,
+    refunds_bulk_validate,
+    refunds_import_status,
+    sale_cancel,
+)
+from sales.api.serializers import SaleSerializer
+from sales.api.views import SALE_IDENT, render_sale
+from sales.models import Sale, SaleStatus
+from sales.selectors import sale_resolve_id
+
+from .filters import RefundFilter
+from .serializers import (
+    BulkRecordSerializer,
+    BulkResultSerializer,
+    CancelSerializer,
+    FullRefundSerializer,
+    ImportStatusSerializer,
+    OrderRefundSerializer,
+    RefundPreviewSerializer,
+    RefundRequestSerializer,
+    RefundSerializer,
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Repeat a request safely: the same key and body replay the first answer.",
+)
+
+
+def refund_queryset():
+    return Refund.objects.select_related("created_by").prefetch_related("lines", "allocations")
+
+
+def render_refund(refund_id: int) -> dict:
+    return RefundSerializer(refund_queryset().get(pk=refund_id)).data
+
+
+def _respond(outcome: Outcome) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return Response(outcome.body, status=outcome.status, headers=headers)
+
+
+def _idempotent(request, work) -> Response:
+    key = request_key(request)
+    fingerprint = request_hash(request, who=request.user.pk)
+    return _respond(run_idempotent(model=IdempotencyKey, key=key, fingerprint=fingerprint,
+                                   work=lambda: work(key, fingerprint)))
+
+
+def _create_refund(request, sale_id: int, ser) -> Response:
+    def work(key, fingerprint):
+        result = refund_create(
+            sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
+            actor=request.user, source=Source.API, **ser.service_kwargs(),
+        )
+        return Outcome(201, success(render_refund(result.refund.pk), "refund created", 201),
+                       refund=result.refund)
+
+    return _idempotent(request, work)
+
+
+class SaleRefundView(APIView):
+    """POST /sales/{id}/refunds/: refund some lines and units, or everything left."""
+
+    required_permissions = {"*": ["refunds.add_refund"]}
+
+    @extend_schema(summary="Refund a sale (partly or in full)", request=RefundRequestSerializer,
+                   parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
+                   responses={201: RefundSerializer})
+    def post(self, request, ident):
+        ser = RefundRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        return _create_refund(request, sale_resolve_id(ident), ser)
+
+
+class SaleRefundPreviewView(APIView):
+    """POST /sales/{id}/refunds/preview/: what the refund would give back. Writes nothing."""
+
+    required_permissions = {"*": ["sales.view_sale"]}
+
+    @extend_schema(summary="Preview a refund", request=RefundRequestSerializer,
+                   parameters=[SALE_IDENT], responses={200: RefundPreviewSerializer})
+    def post(self, request, ident):
+        ser = RefundRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        plan = refund_preview(sale_id=sale_resolve_id(ident), **ser.service_kwargs())
+        return ok(RefundPreviewSerializer(plan).data, "refund preview")
+
+
+class OrderRefundView(APIView):
+    """POST /orders/refund: the same refund, addressed by `order_id`."""
+
+    required_permissions = {"*": ["refunds.add_refund"]}
+
+    @extend_schema(summary="Refund an order by its id or external id",
+                   request=OrderRefundSerializer, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: RefundSerializer})
+    def post(self, request):
+        ser = OrderRefundSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        return _create_refund(request, sale_resolve_id(ser.validated_data["order_id"]), ser)
+
+
+class SaleFullRefundView(APIView):
+    """PUT (or POST) /sales/refund/{id}: refund all that remains; 200 again if done."""
+
+    required_permissions = {"*": ["refunds.add_refund"]}
+
+    @extend_schema(summary="Refund a sale in full", request=FullRefundSerializer,
+                   parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
+                   responses={200: SaleSerializer})
+    def put(self, request, ident):
+        ser = FullRefundSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        sale_id = sale_resolve_id(ident)
+
+        def work(key, fingerprint):
+            refund = None
+            if Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
+                return Outcome(200, success(render_sale(sale_id), "sale refunded"))
+            try:
+                refund = refund_create(
+                    sale_id=sale_id, idempotency_key=key,
+                    request_hash=fingerprint if key else "", actor=request.user,
+                    source=Source.API, **ser.service_kwargs(),
+                ).refund
+            except NothingToRefundError:
+                # A concurrent full refund got there first: the same answer.
+                if not Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
+                    raise
+            return Outcome(200, success(render_sale(sale_id), "sale refunded"), refund=refund)
+
+        return _idempotent(request, work)
+
+    @extend_schema(summary="Refund a sale in full (POST alias)", request=FullRefundSerializer,
+                   parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
+                   responses={200: SaleSerializer})
+    def post(self, request, ident):
+        return self.put(request, ident)
+
+
+class SaleCancelView(APIView):
+    """PUT (or POST) /sales/cancel/{id}: cancel; 200 and nothing more if already done."""
+
+    required_permissions = {"*": ["sales.cancel_sale"]}
+
+    @extend_schema(summary="Cancel a sale", request=CancelSerializer,
+                   parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
+                   responses={200: SaleSerializer})
+    def put(self, request, ident):
+        ser = CancelSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        sale_id = sale_resolve_id(ident)
+
+        def work(key, fingerprint):
+            result = sale_cancel(
+                sale_id=sale_id, reason=d["reason"], note=d["note"], restock=d["restock"],
+                alert_customer=d["alert_customer"], actor=request.user, source=Source.API,
+            )
+            return Outcome(200, success(render_sale(sale_id), "sale cancelled"),
+                           refund=result.refund)
+
+        return _idempotent(request, work)
+
+    @extend_schema(summary="Cancel a sale (POST alias)", request=CancelSerializer,
+                   parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
+                   responses={200: SaleSerializer})
+    def post(self, request, ident):
+        return self.put(request, ident)
+
+
+class RefundListView(generics.ListAPIView):
+    queryset = refund_queryset().order_by("-created_at", "-pk")
+    serializer_class = RefundSerializer
+    filterset_class = RefundFilter
+    required_permissions = {"GET": ["refunds.view_refund"]}
+
+    @extend_schema(summary="List refunds")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class RefundDetailView(APIView):
+    required_permissions = {"GET": ["refunds.view_refund"]}
+
+    @extend_schema(summary="Fetch a refund", responses={200: RefundSerializer})
+    def get(self, request, pk: int):
+        try:
+            return ok(render_refund(pk))
+        except Refund.DoesNotExist:
+            from backoffice.errors import NotFoundError
+
+            raise NotFoundError(f"No refund with id {pk}.", code="refund_not_found") from None
+
+
+IMPORT_SOURCE = OpenApiParameter(
+    "source", str, OpenApiParameter.QUERY, required=False,
+    description="Namespace of the records' ids (default `bulk`): the upsert key is "
+                "(source, id).",
+)
+
+
+def _import_source(request) -> str:
+    value = (request.query_params.get("source") or "bulk").strip()[:64]
+    return value or "bulk"
+
+
+class RefundBulkValidateView(APIView):
+    required_permissions = {"*": ["refunds.add_refund"]}
+    throttle_scope = "bulk"
+    extra_error_codes = [413]
+
+    @extend_schema(summary="Check up to 1000 refund records (writes nothing)",
+                   request=BulkRecordSerializer(many=True), parameters=[IMPORT_SOURCE],
+                   responses={200: BulkResultSerializer})
+    def post(self, request):
+        result = refunds_bulk_validate(records=request.data,
+                                       import_source=_import_source(request),
+                                       actor=request.user)
+        return ok({"result": "VALID", "count": result.count, "created": result.created,
+                   "replaced": result.replaced, "withdrawn": result.withdrawn,
+                   "unchanged": result.unchanged, "import_id": None}, "records valid")
+
+
+class RefundBulkImportView(APIView):
+    required_permissions = {"*": ["refunds.add_refund"]}
+    throttle_scope = "bulk"
+    extra_error_codes = [413]
+
+    @extend_schema(summary="Upsert up to 1000 refund records, all or nothing",
+                   request=BulkRecordSerializer(many=True), parameters=[IMPORT_SOURCE],
+                   responses={201: BulkResultSerializer})
+    def post(self, request):
+        result = refunds_bulk_import(records=request.data, import_source=_import_source(request),
+                                     actor=request.user, door=Source.API)
+        return ok(result.as_dict(), "refunds imported", 201)
+
+
+class RefundImportStatusView(APIView):
+    required_permissions = {"GET": ["refunds.view_refund"]}
+
+    @extend_schema(summary="Bulk import figures", responses={200: ImportStatusSerializer})
+    def get(self, request):
+        return ok(ImportStatusSerializer(refunds_import_status()).data)

@@ -1,0 +1,522 @@
+"""Bulk refund records (DESIGN §4): validate, or upsert up to 1000 at once.
+
+A record names a sale (`sale_id`, or `order_id`: an id, number or external id) and the
+units given back (`line_items`). Records are keyed by (import source, `id`): a record
+sent again replaces the earlier refund — the earlier one is withdrawn and its counters
+given back, a new refund row written, in the same transaction, so the counters move by
+the difference — and an empty `line_items` withdraws it. All or nothing.
+
+The amounts are computed by the same `_plan` as every other refund, against the locked
+rows kept in memory; the writes are batched, so the number of queries does not grow
+with the number of records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from backoffice.errors import DomainError
+from sales.models import Payment, Sale, SaleLine
+from sales.selectors import LockedSale
+from sales.services import stock_move
+
+from ..models import (
+    AllocationStatus,
+    ImportOutcome,
+    Refund,
+    RefundImport,
+    RefundLine,
+    RefundPayment,
+    RefundReason,
+    RefundStatus,
+    RefundType,
+    Source,
+)
+from .refund import RefundOptions, _case, _integrity_error, _plan, refund_row
+
+DEFAULT_IMPORT_SOURCE = "bulk"
+
+
+class BatchTooLargeError(DomainError):
+    code = "batch_too_large"
+    status = 413
+
+
+class BulkRecordsInvalidError(DomainError):
+    """Some records were refused; nothing was written. `records` lists them."""
+
+    code = "invalid_records"
+    status = 400
+
+    def __init__(self, message: str, *, extra: dict, records: list[dict]) -> None:
+        super().__init__(message, extra=extra)
+        self.records = records
+
+
+@dataclass
+class BulkRecord:
+    index: int
+    id: str
+    sale_ident: str
+    sale_field: str
+    line_items: list[tuple[int, int]]
+    refunded_at: datetime | None = None
+    reason: str = RefundReason.REQUESTED_BY_CUSTOMER
+    restock: bool = True
+    note: str = ""
+    batch_id: str = ""
+
+
+@dataclass
+class BulkResult:
+    count: int
+    created: int = 0
+    replaced: int = 0
+    withdrawn: int = 0
+    unchanged: int = 0
+    refund_ids: list[int] = field(default_factory=list)
+    import_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "result": "VALID", "count": self.count, "created": self.created,
+            "replaced": self.replaced, "withdrawn": self.withdrawn,
+            "unchanged": self.unchanged, "import_id": self.import_id,
+        }
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(records, list):
+        return [], {"records": ["Send a JSON array of refund records."]}
+    limit = settings.BULK_IMPORT_MAX_RECORDS
+    if len(records) > limit:
+        raise BatchTooLargeError(
+            f"A batch holds at most {limit} records; this one has {len(records)}.",
+            extra={"records": [f"At most {limit} records."]},
+        )
+    parsed: list[BulkRecord] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(records):
+        p = f"[{i}]"
+        if not isinstance(raw, dict):
+            errors[p] = ["Each record must be an object."]
+            continue
+        bad: dict[str, list[str]] = {}
+        rid = raw.get("id")
+        if _is_int(rid):
+            rid = str(rid)
+        if not isinstance(rid, str) or not rid.strip() or len(rid) > 128:
+            bad[f"{p}.id"] = ["Required: a string of at most 128 characters."]
+        elif rid in seen:
+            bad[f"{p}.id"] = [f"Same id as record {seen[rid]}."]
+        else:
+            seen[rid] = i
+        sale_field = "sale_id" if raw.get("sale_id") not in (None, "") else "order_id"
+        ident = raw.get(sale_field)
+        if not (_is_int(ident) or (isinstance(ident, str) and ident.strip())):
+            bad[f"{p}.sale_id"] = ["Required: sale_id or order_id (an id or external id)."]
+        items: list[tuple[int, int]] = []
+        line_items = raw.get("line_items")
+        if not isinstance(line_items, list):
+            bad[f"{p}.line_items"] = ["Required: a list (empty withdraws the record)."]
+        else:
+            for j, item in enumerate(line_items):
+                q = f"{p}.line_items[{j}]"
+                if not isinstance(item, dict):
+                    bad[q] = ["Each line item must be an object."]
+                    continue
+                if not _is_int(item.get("item_id")):
+                    bad[f"{q}.item_id"] = ["Required: the sale line's id (an integer)."]
+                if not _is_int(item.get("quantity")) or item["quantity"] <= 0:
+                    bad[f"{q}.quantity"] = ["Required: a whole number above zero."]
+                if not any(k.startswith(q) for k in bad):
+                    items.append((item["item_id"], item["quantity"]))
+        refunded_at = None
+        if raw.get("refunded_at") not in (None, ""):
+            value = raw["refunded_at"]
+            try:
+                refunded_at = parse_datetime(value) if isinstance(value, str) else None
+            except ValueError:
+                refunded_at = None
+            if refunded_at is None:
+                bad[f"{p}.refunded_at"] = ["An ISO 8601 date and time, e.g. 2026-11-20T10:00:00Z."]
+            elif timezone.is_naive(refunded_at):
+                refunded_at = refunded_at.replace(tzinfo=UTC)
+        reason = raw.get("reason") or RefundReason.REQUESTED_BY_CUSTOMER
+        if reason not in RefundReason.values:
+            bad[f"{p}.reason"] = [f"One of {', '.join(RefundReason.values)}."]
+        restock = raw.get("restock", True)
+        if not isinstance(restock, bool):
+            bad[f"{p}.restock"] = ["true or false."]
+        note = raw.get("note") or ""
+        batch_id = raw.get("batch_id") or ""
+        if not isinstance(note, str):
+            bad[f"{p}.note"] = ["A string."]
+        if not isinstance(batch_id, str) or len(str(batch_id)) > 128:
+            bad[f"{p}.batch_id"] = ["A string of at most 128 characters."]
+        if bad:
+            errors.update(bad)
+            continue
+        parsed.append(BulkRecord(
+            index=i, id=rid, sale_ident=str(ident).strip(), sale_field=sale_field,
+            line_items=items, refunded_at=refunded_at, reason=reason, restock=restock,
+            note=note, batch_id=batch_id,
+        ))
+    return parsed, errors
+
+
+def _resolve_sales(parsed: list[BulkRecord]) -> dict[str, int]:
+    idents = {r.sale_ident for r in parsed}
+    if not idents:
+        return {}
+    ints = {int(x) for x in idents if x.isdigit()}
+    rows = Sale.objects.filter(
+        Q(pk__in=ints) | Q(external_id__in=idents) | Q(number__in=idents)
+    ).values_list("pk", "external_id", "number")
+    found: dict[str, int] = {}
+    for pk, external_id, number in rows:
+        for key in (external_id, number):
+            if key in idents:
+                found.setdefault(key, pk)
+    for pk, _, _ in rows:  # An id wins over an external id that looks the same.
+        if str(pk) in idents:
+            found[str(pk)] = pk
+    return found
+
+
+def _lock(sale_ids: set[int]) -> dict[int, LockedSale]:
+    """Lock every affected sale (pk order, one query), then their lines, then payments."""
+    if not sale_ids:
+        return {}
+    sales = list(
+        Sale.objects.select_for_update(of=("self",)).select_related("customer")
+        .filter(pk__in=sale_ids).order_by("pk")
+    )
+    locked = {s.pk: LockedSale(sale=s, lines=[], payments=[]) for s in sales}
+    for line in SaleLine.objects.select_for_update().filter(sale_id__in=sale_ids).order_by("pk"):
+        locked[line.sale_id].lines.append(line)
+    for pay in Payment.objects.select_for_update().filter(sale_id__in=sale_ids).order_by("pk"):
+        locked[pay.sale_id].payments.append(pay)
+    return locked
+
+
+_SALE_COUNTERS = ("amount_refunded", "refunded_units", "refunded_processing_fee",
+                  "refunded_reseller_fee", "refunded_shipping_fee")
+_LINE_COUNTERS = ("refunded_quantity", "refunded_amount", "refunded_tax")
+
+
+def _same(old: Refund, record: BulkRecord, sale_id: int) -> bool:
+    return (
+        old.withdrawn_at is None
+        and old.sale_id == sale_id
+        and sorted((ln.sale_line_id, ln.quantity) for ln in old.lines.all())
+        == sorted(record.line_items)
+        and old.restock == record.restock
+        and old.reason == record.reason
+        and old.returned_at == record.refunded_at
+        and old.note == record.note
+        and old.batch_id == record.batch_id
+    )
+
+
+def _remap(exc: DomainError, record: BulkRecord) -> dict[str, list[str]]:
+    p = f"[{record.index}]"
+    if not exc.extra:
+        return {p: [exc.message]}
+    return {
+        f"{p}.{key.replace('items[', 'line_items[')}": list(msgs)
+        for key, msgs in exc.extra.items()
+    }
+
+
+def _summary(errors: dict[str, list[str]], records: list) -> list[dict]:
+    per: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    for path, msgs in errors.items():
+        if not path.startswith("["):
+            continue
+        index = int(path[1:path.index("]")])
+        rest = path[path.index("]") + 1:].lstrip(".") or "record"
+        per[index][rest] = msgs
+    out = []
+    for index in sorted(per):
+        raw = records[index] if isinstance(records, list) and index < len(records) else None
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        out.append({"index": index, "id": rid, "errors": per[index]})
+    return out
+
+
+def _run(records: Any, *, import_source: str, actor: Any) -> BulkResult:
+    parsed, errors = _parse(records)
+    result = BulkResult(count=len(records) if isinstance(records, list) else 0)
+    sale_of = _resolve_sales(parsed)
+    existing = {
+        r.external_id: r
+        for r in Refund.objects.filter(
+            import_source=import_source, external_id__in=[r.id for r in parsed]
+        ).prefetch_related("lines", "allocations")
+    }
+    sale_ids = {sale_of[r.sale_ident] for r in parsed if r.sale_ident in sale_of}
+    sale_ids |= {r.sale_id for r in existing.values() if r.withdrawn_at is None}
+    locked = _lock(sale_ids)
+    lines_by_id = {ln.pk: ln for ls in locked.values() for ln in ls.lines}
+    payments_by_id = {p.pk: p for ls in locked.values() for p in ls.payments}
+    before_lines = {pk: tuple(getattr(ln, f) for f in _LINE_COUNTERS)
+                    for pk, ln in lines_by_id.items()}
+    before_pays = {pk: p.refunded_amount for pk, p in payments_by_id.items()}
+    before_sales = {pk: tuple(getattr(ls.sale, f) for f in _SALE_COUNTERS)
+                    for pk, ls in locked.items()}
+    stock: dict[int, int] = defaultdict(int)
+    now = timezone.now()
+    to_detach: list[int] = []   # earlier rows replaced: external id freed, withdrawn
+    to_withdraw: list[int] = []  # earlier rows withdrawn, id kept
+    new_refunds: list[tuple[Refund, Any]] = []
+
+    for record in parsed:
+        sale_id = sale_of.get(record.sale_ident)
+        if sale_id is None:
+            errors[f"[{record.index}].{record.sale_field}"] = [
+                f"No sale with id, number or external id {record.sale_ident!r}."
+            ]
+            continue
+        old = existing.get(record.id)
+        if old is not None and old.status == RefundStatus.PENDING:
+            errors[f"[{record.index}].id"] = ["Its earlier refund is still settling; retry later."]
+            continue
+        live = old if old is not None and old.withdrawn_at is None and (
+            old.status == RefundStatus.SUCCEEDED) else None
+        if live is not None and _same(live, record, sale_id):
+            result.unchanged += 1
+            continue
+        if not record.line_items and live is None:
+            result.unchanged += 1  # nothing to withdraw
+            continue
+        if live is not None:
+            _reverse(live, locked[live.sale_id], lines_by_id, payments_by_id, stock)
+        if not record.line_items:
+            to_withdraw.append(live.pk)
+            result.withdrawn += 1
+            continue
+        options = RefundOptions(
+            type=RefundType.REFUND, restock=record.restock, alert_customer=False,
+            online=False, reason=record.reason, note=record.note, batch_id=record.batch_id,
+            returned_at=record.refunded_at,
+        )
+        try:
+            plan = _plan(locked[sale_id], items=record.line_items, options=options,
+                         splits=None, expected_refunded_amount=None)
+        except DomainError as exc:
+            errors.update(_remap(exc, record))
+            continue
+        _apply(plan, stock)
+        refund = refund_row(plan, refund_type=RefundType.REFUND, actor=actor,
+                            source=Source.IMPORT, external_id=record.id,
+                            import_source=import_source, now=now)
+        new_refunds.append((refund, plan))
+        if old is not None:
+            to_detach.append(old.pk)
+            result.replaced += 1
+        else:
+            result.created += 1
+
+    if errors:
+        first_path, first = next(iter(errors.items()))
+        raise BulkRecordsInvalidError(
+            f"{len(_summary(errors, records)) or 1} record(s) refused, nothing written "
+            f"({first_path}: {first[0]}).",
+            extra=errors, records=_summary(errors, records),
+        )
+
+    # The writes: a fixed number of queries, whatever the number of records.
+    if to_detach:
+        Refund.objects.filter(pk__in=to_detach).update(
+            external_id=None, withdrawn_at=Coalesce("withdrawn_at", Value(now))
+        )
+    if to_withdraw:
+        Refund.objects.filter(pk__in=to_withdraw).update(withdrawn_at=now)
+    if new_refunds:
+        Refund.objects.bulk_create([r for r, _ in new_refunds], batch_size=500)
+        RefundLine.objects.bulk_create(
+            [RefundLine(refund=r, sale_line=pl.line, quantity=pl.quantity, amount=pl.amount,
+                        tax_amount=pl.tax_amount)
+             for r, plan in new_refunds for pl in plan.lines],
+            batch_size=1000,
+        )
+        RefundPayment.objects.bulk_create(
+            [RefundPayment(refund=r, payment=a.payment, amount=a.amount, online=False,
+                           status=AllocationStatus.SUCCEEDED, settled_at=now)
+             for r, plan in new_refunds for a in plan.allocations],
+            batch_size=1000,
+        )
+        result.refund_ids = [r.pk for r, _ in new_refunds]
+    _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
+                    before_sales, now)
+    stock_move({pk: q for pk, q in stock.items() if q}, +1)
+    return result
+
+
+def _reverse(old: Refund, locked: LockedSale, lines_by_id, payments_by_id, stock) -> None:
+    """Give back, in memory, what an earlier imported refund took."""
+    sale = locked.sale
+    for rl in old.lines.all():
+        line = lines_by_id[rl.sale_line_id]
+        line.refunded_quantity -= rl.quantity
+        line.refunded_amount -= rl.amount
+        line.refunded_tax -= rl.tax_amount
+        if old.restock and line.product_id:
+            stock[line.product_id] -= rl.quantity
+    for alloc in old.allocations.all():
+        payments_by_id[alloc.payment_id].refunded_amount -= alloc.amount
+    sale.amount_refunded -= old.total
+    sale.refunded_units -= old.units
+    sale.refunded_processing_fee -= old.processing_fee
+    sale.refunded_reseller_fee -= old.reseller_fee
+    sale.refunded_shipping_fee -= old.shipping_fee
+    sale.status = sale.compute_status()
+
+
+def _apply(plan, stock) -> None:
+    """Move, in memory, the counters a planned refund takes (the next record sees them)."""
+    sale = plan.sale
+    for pl in plan.lines:
+        pl.line.refunded_quantity += pl.quantity
+        pl.line.refunded_amount += pl.amount
+        pl.line.refunded_tax += pl.tax_amount
+        if plan.options.restock and pl.line.product_id:
+            stock[pl.line.product_id] += pl.quantity
+    for a in plan.allocations:
+        a.payment.refunded_amount += a.amount
+    sale.amount_refunded += plan.total
+    sale.refunded_units += plan.units
+    sale.refunded_processing_fee += plan.processing_fee
+    sale.refunded_reseller_fee += plan.reseller_fee
+    sale.refunded_shipping_fee += plan.shipping_fee
+    sale.status = sale.compute_status()
+
+
+def _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
+                    before_sales, now) -> None:
+    line_delta = {
+        pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
+                                                      strict=True))
+        for pk, ln in lines_by_id.items()
+    }
+    line_delta = {pk: d for pk, d in line_delta.items() if any(d)}
+    if line_delta:
+        SaleLine.objects.filter(pk__in=list(line_delta)).update(**{
+            f: F(f) + _case({pk: d[i] for pk, d in line_delta.items()})
+            for i, f in enumerate(_LINE_COUNTERS)
+        })
+    pay_delta = {pk: p.refunded_amount - before_pays[pk] for pk, p in payments_by_id.items()}
+    pay_delta = {pk: d for pk, d in pay_delta.items() if d}
+    if pay_delta:
+        Payment.objects.filter(pk__in=list(pay_delta)).update(
+            refunded_amount=F("refunded_amount") + _case(pay_delta)
+        )
+    sale_delta = {
+        pk: tuple(getattr(ls.sale, f) - b for f, b in zip(_SALE_COUNTERS, before_sales[pk],
+                                                          strict=True))
+        for pk, ls in locked.items()
+    }
+    sale_delta = {pk: d for pk, d in sale_delta.items() if any(d)}
+    if sale_delta:
+        updates = {
+            f: F(f) + _case({pk: d[i] for pk, d in sale_delta.items()})
+            for i, f in enumerate(_SALE_COUNTERS)
+        }
+        updates["status"] = Case(
+            *[When(pk=pk, then=Value(locked[pk].sale.status)) for pk in sale_delta],
+            default=F("status"),
+        )
+        Sale.objects.filter(pk__in=list(sale_delta)).update(**updates, updated_at=now)
+
+
+def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_SOURCE,
+                          actor: Any = None) -> BulkResult:
+    """Check a batch exactly as the import would (the same code, rolled back): writes nothing."""
+    outcome: dict[str, BulkResult] = {}
+    try:
+        with transaction.atomic():
+            outcome["result"] = _run(records, import_source=import_source, actor=actor)
+            raise _Rollback
+    except _Rollback:
+        pass
+    except IntegrityError as exc:
+        raise _integrity_error(exc, None) from exc
+    return outcome["result"]
+
+
+def refunds_bulk_import(*, records: Any, import_source: str = DEFAULT_IMPORT_SOURCE,
+                        actor: Any = None, door: str = Source.API) -> BulkResult:
+    """Upsert a batch, all or nothing; the RefundImport row records the outcome."""
+    count = len(records) if isinstance(records, list) else 0
+    created_by = actor if getattr(actor, "pk", None) else None
+    try:
+        with transaction.atomic():
+            result = _run(records, import_source=import_source, actor=actor)
+            row = RefundImport.objects.create(
+                source=door, count=count, outcome=ImportOutcome.SUCCESS, created_by=created_by,
+            )
+            result.import_id = row.pk
+    except DomainError as exc:
+        RefundImport.objects.create(
+            source=door, count=count, outcome=ImportOutcome.FAILURE, created_by=created_by,
+            errors=getattr(exc, "records", None) or [{"error": exc.message, "code": exc.code}],
+        )
+        raise
+    except IntegrityError as exc:
+        error = _integrity_error(exc, None)
+        RefundImport.objects.create(
+            source=door, count=count, outcome=ImportOutcome.FAILURE, created_by=created_by,
+            errors=[{"error": error.message, "code": error.code}],
+        )
+        raise error from exc
+    return result
+
+
+def refunds_import_status(*, import_source: str | None = None) -> dict[str, Any]:
+    """Figures for GET /refunds/status: live imported refunds and the last batches."""
+    live = Refund.objects.filter(
+        source=Source.IMPORT, external_id__isnull=False, withdrawn_at__isnull=True
+    )
+    if import_source:
+        live = live.filter(import_source=import_source)
+    last = RefundImport.objects.order_by("-received_at", "-pk").first()
+    success = RefundImport.objects.filter(outcome=ImportOutcome.SUCCESS).order_by(
+        "-received_at", "-pk").values_list("received_at", flat=True).first()
+    failure = RefundImport.objects.filter(outcome=ImportOutcome.FAILURE).order_by(
+        "-received_at", "-pk").values_list("received_at", flat=True).first()
+    return {
+        "total": live.count(),
+        "last_batch_count": last.count if last else 0,
+        "last_success": success,
+        "last_failure": failure,
+    }
+
+
+__all__ = [
+    "BatchTooLargeError",
+    "BulkRecordsInvalidError",
+    "BulkResult",
+    "refunds_bulk_import",
+    "refunds_bulk_validate",
+    "refunds_import_status",
+]

@@ -1,0 +1,1 @@
+"""REST API for sales, customers and products (DESIGN §4)."""

@@ -1,0 +1,226 @@
+"""Serializers: parse requests into the services' inputs, render results. No rules here."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from backoffice.api.fields import MoneyField
+from sales.models import (
+    Customer,
+    PaymentMethod,
+    Product,
+    SaleChannel,
+    SaleKind,
+)
+from sales.services import CustomerInput, LineInput, PaymentInput, SaleInput, SaleUpdate
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    store_balance = MoneyField(read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = ["id", "name", "email", "phone", "store_balance", "created_at"]
+        read_only_fields = ["id", "store_balance", "created_at"]
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    price = MoneyField(min_value=0, max_value=2**62)
+    stock = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
+
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "name", "price", "stock"]
+
+
+class SaleLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    product_id = serializers.IntegerField(allow_null=True)
+    sku = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    refunded_quantity = serializers.IntegerField()
+    unit_price = MoneyField()
+    discount = MoneyField()
+    tax_rate = serializers.DecimalField(max_digits=6, decimal_places=4)
+    net_amount = MoneyField()
+    tax_amount = MoneyField()
+    refunded_amount = MoneyField()
+    refunded_tax = MoneyField()
+
+
+class PaymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    method = serializers.CharField()
+    amount = MoneyField()
+    refunded_amount = MoneyField()
+    gateway = serializers.CharField()
+    gateway_reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SaleRefundSummarySerializer(serializers.Serializer):
+    """A refund as listed on its sale (the full refund: GET /refunds/{id}/)."""
+
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    status = serializers.CharField()
+    total = MoneyField()
+    units = serializers.IntegerField()
+    reason = serializers.CharField()
+    source = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+
+
+class SaleCustomerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+
+
+class SaleListSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    customer = SaleCustomerSerializer(allow_null=True)
+    processing_fee = MoneyField()
+    reseller_fee = MoneyField()
+    shipping_fee = MoneyField()
+    order_discount = MoneyField()
+    subtotal = MoneyField()
+    tax_total = MoneyField()
+    total = MoneyField()
+    amount_paid = MoneyField()
+    balance_due = MoneyField()
+    amount_refunded = MoneyField()
+    refundable_amount = MoneyField()
+    units = serializers.IntegerField()
+    refunded_units = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancel_reason = serializers.CharField()
+
+
+class SaleSerializer(SaleListSerializer):
+    """One sale with its lines, payments and refunds (data of GET /sales/{id}/)."""
+
+    lines = SaleLineSerializer(many=True)
+    payments = PaymentSerializer(many=True)
+    refunds = SaleRefundSummarySerializer(many=True)
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+
+class LineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    product_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    unit_price = MoneyField(required=False, allow_null=True, min_value=0, max_value=10**12)
+    discount = MoneyField(required=False, default=0, min_value=0, max_value=10**12)
+    tax_rate = serializers.DecimalField(
+        max_digits=6, decimal_places=4, required=False, min_value=0, max_value=9,
+    )
+
+
+class PaymentInputSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    amount = MoneyField(min_value=1, max_value=10**13)
+    gateway = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    gateway_reference = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=128
+    )
+
+    def to_input(self) -> PaymentInput:
+        return PaymentInput(**self.validated_data)
+
+
+def _lines(items: list[dict]) -> list[LineInput]:
+    out = []
+    for item in items:
+        data = {k: v for k, v in item.items() if v is not None}
+        out.append(LineInput(**data))
+    return out
+
+
+def _customer(data: dict | None) -> CustomerInput | None:
+    return CustomerInput(**data) if data else None
+
+
+_FEE = {"required": False, "default": 0, "min_value": 0, "max_value": 10**12}
+
+
+class SaleCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SaleKind.choices, default=SaleKind.INVOICE)
+    channel = serializers.ChoiceField(choices=SaleChannel.choices, default=SaleChannel.API)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", default="GBP")
+    external_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=128
+    )
+    customer_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    customer = CustomerInputSerializer(required=False, allow_null=True)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=1000)
+    order_discount = MoneyField(**_FEE)
+    processing_fee = MoneyField(**_FEE)
+    reseller_fee = MoneyField(**_FEE)
+    shipping_fee = MoneyField(**_FEE)
+    payments = PaymentInputSerializer(many=True, required=False, max_length=100)
+
+    def to_input(self) -> SaleInput:
+        d = self.validated_data
+        return SaleInput(
+            lines=_lines(d["lines"]),
+            kind=d["kind"], channel=d["channel"], currency=d["currency"].upper(),
+            external_id=d.get("external_id") or None,
+            customer_id=d.get("customer_id"), customer=_customer(d.get("customer")),
+            order_discount=d["order_discount"], processing_fee=d["processing_fee"],
+            reseller_fee=d["reseller_fee"], shipping_fee=d["shipping_fee"],
+            payments=[PaymentInput(**p) for p in d.get("payments", [])],
+        )
+
+
+class SaleUpdateSerializer(serializers.Serializer):
+    """PATCH: only the fields sent change; `lines` replaces all the lines."""
+
+    kind = serializers.ChoiceField(choices=SaleKind.choices, required=False)
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    customer_id = serializers.IntegerField(required=False, min_value=1)
+    customer = CustomerInputSerializer(required=False)
+    lines = LineInputSerializer(many=True, required=False, allow_empty=False, max_length=1000)
+    order_discount = MoneyField(required=False, min_value=0, max_value=10**12)
+    processing_fee = MoneyField(required=False, min_value=0, max_value=10**12)
+    reseller_fee = MoneyField(required=False, min_value=0, max_value=10**12)
+    shipping_fee = MoneyField(required=False, min_value=0, max_value=10**12)
+
+    def to_input(self) -> SaleUpdate:
+        d = dict(self.validated_data)
+        if "lines" in d:
+            d["lines"] = _lines(d["lines"])
+        if "customer" in d:
+            d["customer"] = _customer(d["customer"])
+        return SaleUpdate(**d)
+
+
+class BalanceSerializer(serializers.Serializer):
+    """PUT /sales/balance/{id}: record a payment."""
+
+    amount = MoneyField(min_value=1, max_value=10**13)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    gateway = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    gateway_reference = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=128
+    )
+

@@ -1,0 +1,16 @@
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("products", views.ProductViewSet, basename="product")
+router.register("customers", views.CustomerViewSet, basename="customer")
+
+urlpatterns = [
+    path("sales/", views.SaleListCreateView.as_view(), name="sale-list"),
+    re_path(r"^sales/balance/(?P<ident>[^/]+)/?$", views.SaleBalanceView.as_view(),
+            name="sale-balance"),
+    path("sales/<str:ident>/", views.SaleDetailView.as_view(), name="sale-detail"),
+    *router.urls,
+]

@@ -1,0 +1,158 @@
+"""Sales, customers and products. Thin: parse, call one service, render."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, viewsets
+from rest_framework.views import APIView
+
+from backoffice.api.envelope import ok
+from backoffice.errors import SaleNotFoundError
+from sales.models import Customer, Product, Sale
+from sales.selectors import sale_detail_queryset, sale_lookup, sale_resolve_id
+from sales.services import payment_record, sale_create, sale_update
+
+from .filters import CustomerFilter, ProductFilter, SaleFilter
+from .serializers import (
+    BalanceSerializer,
+    CustomerSerializer,
+    ProductSerializer,
+    SaleCreateSerializer,
+    SaleListSerializer,
+    SaleSerializer,
+    SaleUpdateSerializer,
+)
+
+SALE_IDENT = OpenApiParameter(
+    "ident", str, OpenApiParameter.PATH,
+    description="The sale's id, number (S-000123) or external id.",
+)
+
+
+def sale_detail(ident: int | str) -> Sale:
+    """One sale with lines, payments and refunds, in four queries (id wins over a
+    number or external id that looks the same)."""
+    from django.apps import apps
+
+    refund_model = apps.get_model("refunds", "Refund")
+    candidates = list(
+        sale_detail_queryset()
+        .prefetch_related(Prefetch("refunds", queryset=refund_model.objects.order_by("pk")))
+        .filter(sale_lookup(ident))[:3]
+    )
+    text = str(ident).strip()
+    if text.isdigit():
+        for sale in candidates:
+            if sale.pk == int(text):
+                return sale
+    if not candidates:
+        raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
+    return candidates[0]
+
+
+def render_sale(ident: int | str) -> dict:
+    return SaleSerializer(sale_detail(ident)).data
+
+
+class SaleListCreateView(generics.ListAPIView):
+    """GET /sales/ (filtered, paginated) and POST /sales/."""
+
+    queryset = Sale.objects.select_related("customer").order_by("-created_at", "-pk")
+    serializer_class = SaleListSerializer
+    filterset_class = SaleFilter
+    required_permissions = {"GET": ["sales.view_sale"], "POST": ["sales.add_sale"]}
+
+    @extend_schema(summary="List sales")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(summary="Add a sale", request=SaleCreateSerializer,
+                   responses={201: SaleSerializer})
+    def post(self, request):
+        ser = SaleCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        sale = sale_create(data=ser.to_input(), actor=request.user)
+        return ok(render_sale(sale.pk), "sale created", 201)
+
+
+class SaleDetailView(APIView):
+    required_permissions = {"GET": ["sales.view_sale"], "PATCH": ["sales.change_sale"]}
+
+    @extend_schema(summary="Fetch a sale", parameters=[SALE_IDENT],
+                   responses={200: SaleSerializer})
+    def get(self, request, ident):
+        return ok(render_sale(ident))
+
+    @extend_schema(summary="Edit a sale (only while nothing is paid or refunded)",
+                   parameters=[SALE_IDENT], request=SaleUpdateSerializer,
+                   responses={200: SaleSerializer})
+    def patch(self, request, ident):
+        ser = SaleUpdateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        sale = sale_update(sale_id=sale_resolve_id(ident), data=ser.to_input(),
+                           actor=request.user)
+        return ok(render_sale(sale.pk), "sale updated")
+
+
+class SaleBalanceView(APIView):
+    """PUT (or POST) /sales/balance/{id}: record a payment."""
+
+    required_permissions = {"*": ["sales.add_payment"]}
+
+    @extend_schema(summary="Record a payment", parameters=[SALE_IDENT],
+                   request=BalanceSerializer, responses={200: SaleSerializer})
+    def put(self, request, ident):
+        ser = BalanceSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        sale_id = sale_resolve_id(ident)
+        payment_record(sale_id=sale_id, actor=request.user, **ser.validated_data)
+        return ok(render_sale(sale_id), "payment recorded")
+
+    @extend_schema(summary="Record a payment (POST alias)", parameters=[SALE_IDENT],
+                   request=BalanceSerializer, responses={200: SaleSerializer})
+    def post(self, request, ident):
+        return self.put(request, ident)
+
+
+class _CrudViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                   mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    model_name = ""
+
+    def get_required_permissions(self, request):
+        verb = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": "add",
+                "PATCH": "change"}.get(request.method, "change")
+        return [f"sales.{verb}_{self.model_name}"]
+
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        return ok(self.get_serializer(self.get_object()).data)
+
+    def create(self, request, *args, **kwargs):
+        ser = self.get_serializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        ser.save()
+        return ok(ser.data, f"{self.model_name} created", 201)
+
+    def update(self, request, *args, **kwargs):
+        ser = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        ser.save()
+        return ok(ser.data, f"{self.model_name} updated")
+
+
+class ProductViewSet(_CrudViewSet):
+    queryset = Product.objects.order_by("sku")
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    model_name = "product"
+
+
+class CustomerViewSet(_CrudViewSet):
+    queryset = Customer.objects.order_by("name", "pk")
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    model_name = "customer"
