@@ -1,1 +1,487 @@
+"""Staff admin for refunds, and the refund / cancel tools on a sale's page and lists.
+
+`sales/admin.py` registers the Sales and Orders lists; this module re-registers them
+with what only `refunds` may know (refunds imports sales, never the reverse): the
+refunds and alerts of a sale, the "Refund…" and "Cancel…" pages, and the list actions
+"Cancel selected sales" and "Refund selected sales in full".
+
+Ledger rows (refunds, refund lines, allocations, imports, idempotency keys) are
+read-only for everybody: no add, change or delete. A correction is a new refund.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from backoffice.errors import DomainError
+from backoffice.money import format_money
+from sales.admin import CappedCountPaginator, OrderAdmin, ReadOnlyMixin, SaleAdmin
+from sales.models import CancelReason, Order, Sale, SaleStatus
+
 from . import admin_alerts  # noqa: F401  (CustomerAlert's admin lives there)
+from .admin_forms import BulkRefundForm, CancelForm
+from .admin_views import (
+    CANCEL_PERMISSION,
+    REASON_LABELS,
+    REFUND_PERMISSION,
+    cancel_summary,
+    cancel_view,
+    credit_note_view,
+    import_view,
+    refund_preview_view,
+    refund_view,
+)
+from .models import (
+    CustomerAlert,
+    IdempotencyKey,
+    Refund,
+    RefundImport,
+    RefundLine,
+    RefundPayment,
+    RefundReason,
+)
+from .services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
+
+# A list action's confirmation page previews every sale: keep a selection human-sized.
+ACTION_LIMIT = 200
+
+
+def _options(refund: Refund) -> str:
+    parts = ["restock" if refund.restock else "no restock"]
+    fees = [name for name, flag in (("processing", refund.refund_processing_fee),
+                                    ("reseller", refund.refund_reseller_fee),
+                                    ("shipping", refund.refund_shipping)) if flag]
+    parts.append(f"fees: {', '.join(fees)}" if fees else "no fees")
+    parts.append("online" if refund.online else "offline")
+    if refund.alert_customer:
+        parts.append("customer alerted")
+    return " · ".join(parts)
+
+
+# -- a sale's refunds and alerts ----------------------------------------------------------
+
+
+class RefundInline(ReadOnlyMixin, admin.TabularInline):
+    model = Refund
+    extra = 0
+    fk_name = "sale"
+    fields = ["refund_link", "created_at", "type", "status", "total_display", "units",
+              "options_display", "reason_display", "note", "source", "created_by",
+              "credit_note"]
+    readonly_fields = fields
+    verbose_name_plural = "Refunds (who, when, through which door, with which options)"
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    @admin.display(description="refund")
+    def refund_link(self, obj):
+        url = reverse("admin:refunds_refund_change", args=[obj.pk])
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
+
+    @admin.display(description="total")
+    def total_display(self, obj):
+        return format_money(obj.total, obj.currency)
+
+    @admin.display(description="options")
+    def options_display(self, obj):
+        return _options(obj)
+
+    @admin.display(description="reason")
+    def reason_display(self, obj):
+        return REASON_LABELS.get(obj.reason, obj.reason)
+
+    @admin.display(description="credit note")
+    def credit_note(self, obj):
+        url = reverse("admin:refunds_refund_credit_note", args=[obj.pk])
+        return format_html('<a href="{}" target="_blank">Print</a>', url)
+
+
+class CustomerAlertInline(ReadOnlyMixin, admin.TabularInline):
+    """Read-only view of a sale's alerts (their own admin is in admin_alerts.py)."""
+
+    model = CustomerAlert
+    extra = 0
+    fields = ["created_at", "event", "channel", "recipient", "status", "attempts",
+              "sent_at", "last_error"]
+    readonly_fields = fields
+    verbose_name_plural = "Customer alerts"
+
+
+class SaleRefundsMixin:
+    """What a sale's page and lists gain from the refunds app."""
+
+    change_form_template = "admin/sales/sale/change_form.html"
+    actions = ["cancel_selected", "refund_selected_in_full"]
+
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), RefundInline, CustomerAlertInline]
+
+    # -- permissions ------------------------------------------------------------------
+
+    def has_cancel_permission(self, request, obj=None):
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    def has_refund_permission(self, request, obj=None):
+        return request.user.has_perm(REFUND_PERMISSION)
+
+    # -- pages ------------------------------------------------------------------------
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/refund/", wrap(self.refund_page),
+                 name=f"{prefix}_refund"),
+            path("<path:object_id>/refund/preview/", wrap(self.refund_preview_page),
+                 name=f"{prefix}_refund_preview"),
+            path("<path:object_id>/cancel/", wrap(self.cancel_page),
+                 name=f"{prefix}_cancel"),
+            *super().get_urls(),
+        ]
+
+    def refund_page(self, request, object_id):
+        return refund_view(self, request, object_id)
+
+    def refund_preview_page(self, request, object_id):
+        return refund_preview_view(self, request, object_id)
+
+    def cancel_page(self, request, object_id):
+        return cancel_view(self, request, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        sale = self.get_object(request, object_id)
+        if sale is not None and sale.status != SaleStatus.CANCELLED:
+            prefix = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
+            if self.has_refund_permission(request) and sale.refundable_amount > 0:
+                extra_context["refund_url"] = reverse(f"{prefix}_refund", args=[sale.pk])
+            if self.has_cancel_permission(request) and not (
+                sale.amount_refunded or sale.refunded_units
+            ):
+                extra_context["cancel_url"] = reverse(f"{prefix}_cancel", args=[sale.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # -- list actions (delete_selected's two POSTs) ------------------------------------
+
+    def _too_many(self, request, queryset) -> bool:
+        if queryset[: ACTION_LIMIT + 1].count() > ACTION_LIMIT:
+            self.message_user(
+                request, f"Select at most {ACTION_LIMIT} sales at a time.", messages.WARNING
+            )
+            return True
+        return False
+
+    def _confirmation(self, request, queryset, *, action, title, template, form, rows):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "action_name": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "queryset": queryset,
+            "rows": rows,
+            "form": form,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, context)
+
+    @admin.action(description="Cancel selected sales", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        if self._too_many(request, queryset):
+            return None
+        sales = list(queryset.select_related("customer").order_by("pk"))
+        form = CancelForm(request.POST if request.POST.get("post") == "yes" else None)
+        if request.POST.get("post") == "yes" and form.is_valid():
+            data = form.cleaned_data
+            done = 0
+            for sale in sales:  # one service call, one transaction, per sale
+                try:
+                    result = sale_cancel(sale_id=sale.pk, **form.cancel_kwargs(),
+                                         actor=request.user, source="admin")
+                except DomainError as error:
+                    self.message_user(request, f"{sale}: not cancelled — {error.message}",
+                                      messages.ERROR)
+                    continue
+                if not result.already:
+                    done += 1
+                    self.log_change(request, sale, f"Cancelled ({data['reason']}).")
+                self.message_user(request, cancel_summary(result),
+                                  messages.SUCCESS if not result.already else messages.INFO)
+            self.message_user(request, f"{done} of {len(sales)} sale(s) cancelled.",
+                              messages.SUCCESS if done else messages.WARNING)
+            return None
+        rows = []
+        for sale in sales:
+            row = {"sale": sale, "problem": None, "plan": None}
+            try:
+                row["plan"] = sale_cancel_preview(sale_id=sale.pk)
+                if row["plan"] is None:
+                    row["problem"] = "Already cancelled: nothing will happen."
+                else:
+                    row["gives_back"] = format_money(row["plan"].total, sale.currency)
+            except DomainError as error:
+                row["problem"] = error.message
+            rows.append(row)
+        return self._confirmation(
+            request, queryset, action="cancel_selected", title="Cancel these sales?",
+            template="admin/sales/sale/cancel_selected_confirmation.html", form=form,
+            rows=rows,
+        )
+
+    @admin.action(description="Refund selected sales in full", permissions=["refund"])
+    def refund_selected_in_full(self, request, queryset):
+        if self._too_many(request, queryset):
+            return None
+        sales = list(queryset.select_related("customer").order_by("pk"))
+        form = BulkRefundForm(request.POST if request.POST.get("post") == "yes" else None)
+        if request.POST.get("post") == "yes" and form.is_valid():
+            options = form.options()
+            done = 0
+            for sale in sales:  # one service call, one transaction, per sale
+                expected = request.POST.get(f"expected_{sale.pk}")
+                try:
+                    result = refund_create(
+                        sale_id=sale.pk, items=None, options=options,
+                        expected_refunded_amount=int(expected) if expected else None,
+                        actor=request.user, source="admin",
+                    )
+                except DomainError as error:
+                    self.message_user(request, f"{sale}: not refunded — {error.message}",
+                                      messages.ERROR)
+                    continue
+                refund = result.refund
+                done += 1
+                self.log_change(request, sale, f"Refunded in full (refund #{refund.pk}).")
+                self.message_user(
+                    request,
+                    f"{sale}: {format_money(refund.total, refund.currency)} refunded "
+                    f"(refund #{refund.pk}, {refund.get_status_display().lower()}).",
+                    messages.SUCCESS,
+                )
+            self.message_user(request, f"{done} of {len(sales)} sale(s) refunded in full.",
+                              messages.SUCCESS if done else messages.WARNING)
+            return None
+        rows = []
+        preview_options = form.options() if form.is_bound and form.is_valid() else None
+        for sale in sales:
+            row = {"sale": sale, "problem": None, "plan": None}
+            try:
+                plan = refund_preview(sale_id=sale.pk, items=None,
+                                      **({"options": preview_options} if preview_options
+                                         else {}))
+                row["plan"] = plan
+                row["gives_back"] = format_money(plan.total, sale.currency)
+                row["how"] = format_html_join(
+                    ", ", "{} {}", ((a.payment.get_method_display(),
+                                     format_money(a.amount, sale.currency))
+                                    for a in plan.allocations),
+                )
+            except DomainError as error:
+                row["problem"] = error.message
+            rows.append(row)
+        return self._confirmation(
+            request, queryset, action="refund_selected_in_full",
+            title="Refund these sales in full?",
+            template="admin/sales/sale/refund_selected_confirmation.html", form=form,
+            rows=rows,
+        )
+
+
+class SaleRefundsAdmin(SaleRefundsMixin, SaleAdmin):
+    pass
+
+
+class OrderRefundsAdmin(SaleRefundsMixin, OrderAdmin):
+    pass
+
+
+admin.site.unregister(Sale)
+admin.site.unregister(Order)
+admin.site.register(Sale, SaleRefundsAdmin)
+admin.site.register(Order, OrderRefundsAdmin)
+
+
+# -- the refunds ledger -------------------------------------------------------------------
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        return [*RefundReason.choices,
+                *[(code, f"Cancelled: {label}") for code, label in CancelReason.choices]]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(reason=self.value())
+        return queryset
+
+
+class BatchFilter(admin.SimpleListFilter):
+    """In a batch or not, and the most recent batches (search finds any batch id)."""
+
+    title = "batch"
+    parameter_name = "batch"
+
+    def lookups(self, request, model_admin):
+        recent = []
+        rows = (Refund.objects.exclude(batch_id="").order_by("-created_at")
+                .values_list("batch_id", flat=True)[:200])
+        for batch in rows:
+            if batch not in recent:
+                recent.append(batch)
+            if len(recent) == 8:
+                break
+        return [("__any__", "In a batch"), ("__none__", "Not in a batch"),
+                *[(b, b) for b in recent]]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "__any__":
+            return queryset.exclude(batch_id="")
+        if value == "__none__":
+            return queryset.filter(batch_id="")
+        if value:
+            return queryset.filter(batch_id=value)
+        return queryset
+
+
+class RefundLineInline(ReadOnlyMixin, admin.TabularInline):
+    model = RefundLine
+    extra = 0
+    fields = ["sale_line", "quantity", "amount", "tax_amount"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sale_line")
+
+
+class RefundPaymentInline(ReadOnlyMixin, admin.TabularInline):
+    model = RefundPayment
+    extra = 0
+    fields = ["payment", "amount", "online", "status", "gateway_reference", "attempts",
+              "last_error", "settled_at"]
+    readonly_fields = fields
+    verbose_name_plural = "How it was paid back"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("payment")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "created_at", "sale_link", "type", "status_display",
+                    "total_display", "reason_display", "online", "source", "created_by",
+                    "batch_id", "credit_note"]
+    list_filter = ["type", "status", ReasonFilter, "online", BatchFilter, "source",
+                   "created_at"]
+    search_fields = ["=sale__number", "=sale__external_id", "=external_id", "=batch_id",
+                     "=sale__customer__email"]
+    search_help_text = "Sale number or external id, refund external id, batch id or " \
+                       "customer email (exactly)."
+    date_hierarchy = "created_at"
+    list_select_related = ["sale", "created_by"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    change_list_template = "admin/refunds/refund/change_list.html"
+    change_form_template = "admin/refunds/refund/change_form.html"
+    inlines = [RefundLineInline, RefundPaymentInline]
+    exclude = ["request_hash"]
+
+    class Media:
+        css = {"all": ["backoffice/css/admin.css"]}
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Refund._meta.fields if f.name != "request_hash"]
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/credit-note/", wrap(self.credit_note_page),
+                 name="refunds_refund_credit_note"),
+            path("import/", wrap(self.import_page), name="refunds_refund_import"),
+            *super().get_urls(),
+        ]
+
+    def credit_note_page(self, request, object_id):
+        return credit_note_view(self, request, object_id)
+
+    def import_page(self, request):
+        return import_view(self, request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = dict(extra_context or {})
+        user = request.user
+        extra_context["can_import"] = user.has_perm(REFUND_PERMISSION) and \
+            user.has_perm("refunds.add_refundimport")
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="sale", ordering="sale")
+    def sale_link(self, obj):
+        url = reverse("admin:sales_sale_change", args=[obj.sale_id])
+        return format_html('<a href="{}">{}</a>', url, obj.sale)
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, obj):
+        return format_money(obj.total, obj.currency)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        colour = {"succeeded": "green", "pending": "amber", "failed": "red"}.get(obj.status)
+        return format_html('<span class="bo-badge bo-badge-{}">{}</span>', colour,
+                           obj.get_status_display())
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_display(self, obj):
+        return REASON_LABELS.get(obj.reason, obj.reason)
+
+    @admin.display(description="credit note")
+    def credit_note(self, obj):
+        url = reverse("admin:refunds_refund_credit_note", args=[obj.pk])
+        return format_html('<a href="{}" target="_blank">Print</a>', url)
+
+
+@admin.register(RefundLine)
+class RefundLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "refund", "sale_line", "quantity", "amount", "tax_amount"]
+    list_select_related = ["refund", "sale_line"]
+    search_fields = ["=refund__sale__number"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+
+@admin.register(RefundPayment)
+class RefundPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "refund", "payment", "amount", "online", "status", "attempts",
+                    "settled_at"]
+    list_filter = ["status", "online"]
+    list_select_related = ["refund", "payment"]
+    search_fields = ["=refund__sale__number", "=gateway_reference"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+
+@admin.register(RefundImport)
+class RefundImportAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "received_at", "source", "count", "outcome", "created_by"]
+    list_filter = ["outcome", "source"]
+    list_select_related = ["created_by"]
+    show_full_result_count = False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["key", "response_status", "refund", "created_at"]
+    search_fields = ["=key"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    exclude = ["request_hash"]

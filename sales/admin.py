@@ -1,0 +1,299 @@
+"""Staff admin for customers, products and sales (the Sales and Orders lists).
+
+Everything that cancels or refunds lives in `refunds/admin.py`, which extends the
+SaleAdmin defined here: `refunds` imports `sales`, never the reverse.
+
+The lists must stay fast on a million sales: every column comes from the sale row or
+its customer (`list_select_related`), the full count is never asked for, and the
+paginator counts at most a few thousand rows instead of the whole table.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from backoffice.money import format_money
+
+from .models import Customer, Order, Payment, Product, Sale, SaleChannel, SaleLine, SaleStatus
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator that never runs COUNT(*) over a whole big table.
+
+    Unfiltered on PostgreSQL it uses the planner's estimate (pg_class.reltuples), so the
+    list of a million sales opens in milliseconds; otherwise it counts at most `CAP`
+    rows (`SELECT COUNT(*) FROM (... LIMIT CAP)`), which an index answers quickly. The
+    last pages of a huge unfiltered list are reached by filtering, as staff do anyway.
+    """
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        query = getattr(qs, "query", None)
+        if query is None:
+            return super().count
+        estimate = self._estimate(qs)
+        if estimate is not None:
+            return estimate
+        return qs.order_by()[: self.CAP + 1].count()
+
+    def _estimate(self, qs) -> int | None:
+        if qs.query.where or qs.query.distinct:
+            return None
+        connection = connections[qs.db]
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
+                [qs.model._meta.db_table],
+            )
+            row = cursor.fetchone()
+        if not row or row[0] is None or row[0] < self.CAP:
+            return None  # Never analysed, or small: an exact count is cheap.
+        return int(row[0])
+
+
+class ReadOnlyMixin:
+    """Ledger rows: nobody adds, changes or deletes them from the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+STATUS_COLOURS = {
+    SaleStatus.QUOTE: "grey",
+    SaleStatus.UNPAID: "amber",
+    SaleStatus.PARTIALLY_PAID: "amber",
+    SaleStatus.PAID: "green",
+    SaleStatus.PARTIALLY_REFUNDED: "blue",
+    SaleStatus.REFUNDED: "purple",
+    SaleStatus.CANCELLED: "red",
+}
+
+
+def status_badge(value: str, label: str) -> str:
+    colour = STATUS_COLOURS.get(value, "grey")
+    return format_html('<span class="bo-badge bo-badge-{}">{}</span>', colour, label)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "phone", "store_balance", "created_at"]
+    search_fields = ["name", "=email", "=phone"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    readonly_fields = ["store_balance", "created_at"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "price", "stock"]
+    search_fields = ["=sku", "name"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+
+class SaleLineInline(ReadOnlyMixin, admin.TabularInline):
+    model = SaleLine
+    extra = 0
+    can_delete = False
+    fields = ["sku", "description", "quantity", "refunded_quantity", "unit_price_display",
+              "discount_display", "tax_rate", "net_display", "tax_display",
+              "refunded_amount_display"]
+    readonly_fields = fields
+    verbose_name_plural = "Lines (what was bought and what was already given back)"
+
+    def _money(self, obj, amount):
+        return format_money(amount, obj.sale.currency)
+
+    @admin.display(description="unit price")
+    def unit_price_display(self, obj):
+        return self._money(obj, obj.unit_price)
+
+    @admin.display(description="discount")
+    def discount_display(self, obj):
+        return self._money(obj, obj.discount)
+
+    @admin.display(description="net")
+    def net_display(self, obj):
+        return self._money(obj, obj.net_amount)
+
+    @admin.display(description="tax")
+    def tax_display(self, obj):
+        return self._money(obj, obj.tax_amount)
+
+    @admin.display(description="refunded (net + tax)")
+    def refunded_amount_display(self, obj):
+        return self._money(obj, obj.refunded_amount + obj.refunded_tax)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sale")
+
+
+class PaymentInline(ReadOnlyMixin, admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    fields = ["method", "amount_display", "refunded_display", "gateway", "gateway_reference",
+              "created_by", "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = "Payments (what was paid and what was already paid back)"
+
+    @admin.display(description="amount")
+    def amount_display(self, obj):
+        return format_money(obj.amount, obj.sale.currency)
+
+    @admin.display(description="refunded")
+    def refunded_display(self, obj):
+        return format_money(obj.refunded_amount, obj.sale.currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sale", "created_by")
+
+
+class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The Sales list and a sale's page. `refunds.admin` adds refunds, alerts and actions."""
+
+    list_display = ["number", "created_at", "customer_display", "kind", "channel",
+                    "total_display", "paid_display", "refunded_display", "status_display"]
+    list_display_links = ["number"]
+    list_filter = ["status", "kind", "channel", "created_at"]
+    search_fields = ["=number", "=external_id", "customer__name", "=customer__email"]
+    search_help_text = (
+        "Sale number (S-000123) or external id, exactly; or part of the customer's name, "
+        "or their whole email."
+    )
+    date_hierarchy = "created_at"
+    list_select_related = ["customer"]
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    ordering = ["-created_at", "-id"]
+    inlines = [SaleLineInline, PaymentInline]
+    fieldsets = [
+        (None, {"fields": ["number", "external_id", "kind", "channel", "status_display",
+                           "customer", "currency"]}),
+        ("Amounts", {"fields": ["subtotal_display", "tax_display", "fees_display",
+                                "total_display", "paid_display", "refunded_display",
+                                "balance_display"]}),
+        ("History", {"fields": ["created_by", "created_at", "paid_at", "cancelled_at",
+                                "cancelled_by", "cancel_reason", "cancel_note"]}),
+    ]
+    readonly_fields = [
+        "number", "external_id", "kind", "channel", "status_display", "customer", "currency",
+        "subtotal_display", "tax_display", "fees_display", "total_display", "paid_display",
+        "refunded_display", "balance_display", "created_by", "created_at", "paid_at",
+        "cancelled_at", "cancelled_by", "cancel_reason", "cancel_note",
+    ]
+
+    class Media:
+        css = {"all": ["backoffice/css/admin.css"]}
+
+    # Sales are made through the API, the commands or seed_demo (the sale service);
+    # the admin reads them and refunds or cancels them, it never edits amounts
+    # (ReadOnlyMixin: no add, change or delete).
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(
+            "customer", "created_by", "cancelled_by"
+        )
+
+    @admin.display(description="customer", ordering="customer__name")
+    def customer_display(self, obj):
+        if obj.customer is None:
+            return "—"
+        return obj.customer.name
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, obj):
+        return format_money(obj.total, obj.currency)
+
+    @admin.display(description="paid", ordering="amount_paid")
+    def paid_display(self, obj):
+        return format_money(obj.amount_paid, obj.currency)
+
+    @admin.display(description="refunded", ordering="amount_refunded")
+    def refunded_display(self, obj):
+        if not obj.amount_refunded:
+            return "—"
+        return format_money(obj.amount_refunded, obj.currency)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="subtotal")
+    def subtotal_display(self, obj):
+        return format_money(obj.subtotal, obj.currency)
+
+    @admin.display(description="tax")
+    def tax_display(self, obj):
+        return format_money(obj.tax_total, obj.currency)
+
+    @admin.display(description="fees (processing / reseller / shipping)")
+    def fees_display(self, obj):
+        return " / ".join(
+            format_money(amount, obj.currency)
+            for amount in (obj.processing_fee, obj.reseller_fee, obj.shipping_fee)
+        )
+
+    @admin.display(description="balance due")
+    def balance_display(self, obj):
+        return format_money(obj.balance_due, obj.currency)
+
+
+class OrderAdmin(SaleAdmin):
+    """Sales from the online channels, as integrators call them."""
+
+    list_display = ["number", "external_id", "created_at", "customer_display", "channel",
+                    "total_display", "paid_display", "refunded_display", "status_display"]
+    list_filter = ["status", "kind", "channel", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(
+            channel__in=[SaleChannel.STOREFRONT, SaleChannel.API]
+        )
+
+
+admin.site.register(Sale, SaleAdmin)
+admin.site.register(Order, OrderAdmin)
+
+
+@admin.register(SaleLine)
+class SaleLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: a line is fixed once sold; its counters move only through refunds."""
+
+    list_display = ["id", "sale", "sku", "description", "quantity", "refunded_quantity",
+                    "net_amount", "tax_amount"]
+    list_select_related = ["sale"]
+    search_fields = ["=sale__number", "=sku"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    readonly_fields = [f.name for f in SaleLine._meta.fields]
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: payments are recorded by the balance service, paid back by refunds."""
+
+    list_display = ["id", "sale", "method", "amount", "refunded_amount", "gateway",
+                    "created_at"]
+    list_filter = ["method", "gateway"]
+    list_select_related = ["sale"]
+    search_fields = ["=sale__number", "=gateway_reference"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    readonly_fields = [f.name for f in Payment._meta.fields]
