@@ -7,9 +7,12 @@ CELERY_BROKER_URL and gets DEBUG off.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,6 +35,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 EMBEDDED = not DATABASE_URL and not CELERY_BROKER_URL
 
 DEBUG = env_bool("DEBUG", EMBEDDED)
+TESTING = env_bool("TESTING", False)
+# Production defaults (HTTPS only, secure cookies, HSTS, JSON logs) whenever DEBUG is off,
+# except under the test suite; each is still overridable from the environment.
+PRODUCTION = not DEBUG and not TESTING
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -51,6 +58,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "rest_framework",
     "rest_framework_api_key",
     "django_filters",
@@ -62,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "backoffice.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -70,6 +80,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -121,24 +134,121 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Login protection (django-axes): after AXES_FAILURE_LIMIT failed logins the same
+# username from the same address is locked out (429) for AXES_COOLOFF_MINUTES, even
+# with the right password (0 = until `manage.py axes_reset`). Failures are counted in
+# the database, so every web process sees them. AXES_LOCKOUT_PARAMETERS: "+" combines,
+# "," gives alternatives, e.g. "username+ip_address" (default) or "ip_address,username".
+AUTHENTICATION_BACKENDS = [
+    "backoffice.security.AxesLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "30")))
+    if int(os.environ.get("AXES_COOLOFF_MINUTES", "30")) > 0
+    else None
+)
+AXES_LOCKOUT_PARAMETERS = [
+    [part.strip() for part in alternative.split("+")] if "+" in alternative else alternative.strip()
+    for alternative in os.environ.get("AXES_LOCKOUT_PARAMETERS", "username+ip_address").split(",")
+    if alternative.strip()
+]
+AXES_RESET_ON_SUCCESS = env_bool("AXES_RESET_ON_SUCCESS", True)
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind N reverse proxies that append to X-Forwarded-For (nginx: 1), the client's address
+# is taken from that header; 0 = REMOTE_ADDR (no proxy).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_ip"
+
+# Sessions on a shared back-office PC: gone when the browser closes, and at most
+# SESSION_COOKIE_AGE seconds (8 hours, one shift) in any case.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
+            # Hashed names need `collectstatic` first: not for the embedded run or tests.
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
+            if not PRODUCTION
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
+
+# HTTPS and browser hardening: on by default in production (DEBUG off), each one
+# overridable. Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips any
+# the client sent); SECURE_PROXY_SSL_HEADER="" when Django itself sees HTTPS.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = (
+    tuple(_proxy_ssl_header.split(",", 1)) if "," in _proxy_ssl_header else None
+)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Load balancers probe these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if PRODUCTION else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content Security Policy (django-csp): everything from this origin, no inline script
+# (a template that needs one gives it nonce="{{ request.csp_nonce }}"), fetch() only to
+# this origin (the refund page's live preview), the chart library served locally.
+# Inline styles stay allowed: the browsable API and the API docs use them.
+# CSP_REPORT_ONLY=1 sends the policy as report-only; CSP_REPORT_URI collects reports.
+_csp_directives: dict[str, Any] = {
+    "default-src": [SELF],
+    "script-src": [SELF, NONCE],
+    "style-src": [SELF, "'unsafe-inline'"],
+    "img-src": [SELF, "data:"],
+    "font-src": [SELF, "data:"],
+    "connect-src": [SELF],
+    "worker-src": [SELF, "blob:"],
+    "object-src": [NONE],
+    "base-uri": [SELF],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+if os.environ.get("CSP_REPORT_URI"):
+    _csp_directives["report-uri"] = os.environ["CSP_REPORT_URI"]
+if SECURE_SSL_REDIRECT:
+    _csp_directives["upgrade-insecure-requests"] = True
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY = None
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
+
+# Cache (API throttling counts, anything that must be shared by every process): Redis
+# from CACHE_URL (redis://host:6379/1) in production; per-process memory otherwise.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    DEFAULT_CACHE: dict[str, Any] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "backoffice"),
+    }
+elif CACHE_URL in ("", "locmem://"):
+    DEFAULT_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+else:
+    raise ImproperlyConfigured("CACHE_URL must be redis://, rediss://, unix:// or locmem://")
 
 # Email: console unless EMAIL_HOST is set.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
@@ -178,7 +288,7 @@ SANDBOX_MODE = os.environ.get("SANDBOX_MODE", "")
 # "sandbox": the sandbox gateway's ledger (one answer per idempotency key), a database
 # table so every web and worker process shares it (created by refunds' migration 0002).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "default": DEFAULT_CACHE,
     "sandbox": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "sandbox_gateway_ledger",
@@ -251,9 +361,28 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs: one JSON object per line on stderr in production (LOG_FORMAT=json), readable
+# text in the embedded run; both carry the request id (backoffice/logging.py).
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {"request_context": {"()": "backoffice.logging.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "backoffice.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers go through the root handler only: each error once.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
 }
+# The Celery worker keeps this logging setup instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,0 +1,74 @@
+"""/healthz (process up) and /readyz (database and broker reachable)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import closed_port, production_env, run_python
+
+GET_READYZ = """
+import json, django
+django.setup()
+from django.test import Client
+response = Client().get("/readyz")
+print(json.dumps({"status": response.status_code, "body": response.json()}))
+"""
+
+
+def _readyz_in_a_process(**env: str) -> dict:
+    env = production_env(TESTING="1", DEBUG="0", ALLOWED_HOSTS="testserver", **env)
+    result = run_python(GET_READYZ, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_healthz_answers_200_without_touching_anything(client):
+    # No database access allowed in this test: /healthz must not need one.
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_readyz_answers_200_when_database_and_broker_are_up(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["broker"]["ok"] is True
+
+
+def test_readyz_answers_503_naming_the_database_when_it_is_unreachable():
+    port = closed_port()
+    result = _readyz_in_a_process(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/nowhere",
+        CELERY_BROKER_URL="",
+    )
+    assert result["status"] == 503
+    assert result["body"]["status"] == "unavailable"
+    assert result["body"]["failed"] == ["database"]
+    assert result["body"]["checks"]["database"]["ok"] is False
+    assert result["body"]["checks"]["database"]["error"]
+
+
+def test_readyz_answers_503_naming_the_broker_when_it_is_unreachable(tmp_path):
+    port = closed_port()
+    result = _readyz_in_a_process(
+        DATABASE_URL="",
+        SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+    )
+    assert result["status"] == 503
+    assert result["body"]["failed"] == ["broker"]
+    assert result["body"]["checks"]["database"]["ok"] is True
+
+
+def test_health_urls_are_not_redirected_to_https(client, settings):
+    """A load balancer probes them over plain HTTP, even with SECURE_SSL_REDIRECT on."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/admin/login/").status_code == 301
