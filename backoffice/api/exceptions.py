@@ -38,6 +38,8 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
         for key, value in detail.items():
             if key == "non_field_errors":
                 path = prefix or "non_field_errors"
+            elif isinstance(key, int):  # a list's errors, keyed by index
+                path = f"{prefix}[{key}]"
             else:
                 path = f"{prefix}.{key}" if prefix else str(key)
             for k, v in flatten_errors(value, path).items():

@@ -64,3 +64,26 @@ def api_key(api_user) -> str:
 @pytest.fixture
 def api(api_key) -> APIClient:
     return key_client(api_key)
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """The error envelope: {"status", "error", "code", "errors"} and nothing rendered as HTML."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == status
+    assert isinstance(body["error"], str) and body["error"]
+    if code is not None:
+        assert body["code"] == code, body
+        assert isinstance(body["errors"], dict)
+    return body
+
+
+def assert_ok(response, status: int = 200, message: str | None = None):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["status"] == status
+    assert "data" in body and "message" in body
+    if message is not None:
+        assert body["message"] == message
+    return body["data"]
