@@ -70,3 +70,12 @@ def closed_port() -> int:
 @pytest.fixture
 def prod_env():
     return production_env
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory):
+    """STATIC_ROOT filled by `collectstatic` with the production storage (hashed names)."""
+    root = tmp_path_factory.mktemp("static")
+    result = run_manage("collectstatic", "--noinput", env=production_env(STATIC_ROOT=str(root)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
