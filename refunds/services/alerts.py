@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ def _destinations(refund: Refund | None) -> list[dict]:
 
 def alert_context(alert: CustomerAlert) -> dict:
     sale, refund = alert.sale, alert.refund
+    lines = _lines(alert)
     fees = []
     if refund is not None:
         fees = [(label, amount) for label, amount in (
@@ -134,7 +136,7 @@ def alert_context(alert: CustomerAlert) -> dict:
     return {
         "alert": alert, "sale": sale, "refund": refund, "customer": sale.customer,
         "currency": sale.currency, "shop_name": settings.SHOP_NAME,
-        "lines": _lines(alert), "fees": fees,
+        "lines": lines, "units": sum(line["quantity"] for line in lines), "fees": fees,
         "total": refund.total if refund is not None else 0,
         "destinations": _destinations(refund),
     }
@@ -146,7 +148,7 @@ def alert_message(alert: CustomerAlert) -> AlertMessage:
     name = f"alerts/{alert.event}"
     return AlertMessage(
         subject=" ".join(render_to_string(f"{name}_subject.txt", context).split()),
-        text=render_to_string(f"{name}.txt", context).strip() + "\n",
+        text=re.sub(r"\n{3,}", "\n\n", render_to_string(f"{name}.txt", context).strip()) + "\n",
         html=render_to_string(f"{name}.html", context),
         sms=" ".join(render_to_string(f"{name}_sms.txt", context).split()),
     )

@@ -211,9 +211,11 @@ def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path
 
 
 @pytest.fixture
-def worker(celery_worker, transactional_db):
-    """The module's worker, with empty mail and SMS directories for this test."""
+def worker(celery_worker, redis_broker_url, transactional_db):
+    """The module's worker, with empty mail and SMS directories for this test; this
+    process publishes to its broker, never eagerly (whatever another fixture set)."""
     celery_worker.check_alive()
     celery_worker.clear()
-    yield celery_worker
+    with celery_producer(redis_broker_url, eager=False):
+        yield celery_worker
     celery_worker.check_alive()
