@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -41,7 +42,7 @@ def check_broker() -> None:
         connection.ensure_connection(max_retries=1, timeout=timeout)
 
 
-CHECKS = {"database": check_database, "broker": check_broker}
+CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "broker": check_broker}
 
 
 @never_cache

@@ -45,6 +45,8 @@ if not SECRET_KEY:
     if not (DEBUG or EMBEDDED or env_bool("TESTING", False)):
         raise ImproperlyConfigured("SECRET_KEY must be set outside the embedded run.")
     SECRET_KEY = "embedded-insecure-key-do-not-use-in-production"
+# Rotation: the new key in SECRET_KEY, the old one(s) here until sessions have moved on.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -106,7 +108,11 @@ TEMPLATES = [
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60"))
+            DATABASE_URL,
+            conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+            # A persistent connection is checked before reuse: a restarted PostgreSQL
+            # (failover, upgrade) costs no failed request.
+            conn_health_checks=True,
         )
     }
 else:

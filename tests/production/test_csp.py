@@ -89,3 +89,69 @@ def test_no_static_script_of_the_project_needs_eval():
     for script in (BASE_DIR / "static").rglob("*.js"):
         text = script.read_text(errors="replace")
         assert "eval(" not in text and "new Function(" not in text, script
+
+
+# -- rendered pages: every <script> is either loaded from this origin or carries the
+# -- nonce of this response's policy (what a browser would run) --------------------
+
+SCRIPT_ELEMENT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.IGNORECASE | re.DOTALL)
+
+
+def _blocked_scripts(response) -> list[str]:
+    policy = response["Content-Security-Policy"]
+    nonces = set(re.findall(r"'nonce-([^']+)'", policy))
+    blocked = []
+    for attributes, body in SCRIPT_ELEMENT.findall(response.content.decode()):
+        if re.search(r"""type=["']application/(ld\+)?json""", attributes):
+            continue  # data, not code
+        src = re.search(r"""src=["']([^"']+)["']""", attributes)
+        if src:
+            if src.group(1).startswith(("http:", "https:", "//")):
+                blocked.append(f"external script {src.group(1)}")
+            continue
+        nonce = re.search(r"""nonce=["']([^"']+)["']""", attributes)
+        if not (nonce and nonce.group(1) in nonces):
+            blocked.append(f"inline script: {body.strip()[:80]!r}")
+    return blocked
+
+
+@pytest.fixture
+def sale_with_refund(db):
+    from refunds.services import refund_create
+    from tests.factories import SaleFactory
+
+    sale = SaleFactory(lines=[(3, 1200)])
+    refund_create(sale_id=sale.pk, items={sale.lines.first().pk: 1})
+    return sale
+
+
+def test_the_admin_pages_run_no_script_the_policy_blocks(staff_client, sale_with_refund):
+    sale = sale_with_refund
+    refund = sale.refunds.get()
+    urls = [
+        reverse("admin:index"),  # the dashboard and its chart
+        reverse("admin:sales_sale_changelist"),
+        reverse("admin:sales_sale_change", args=[sale.pk]),
+        reverse("admin:sales_sale_refund", args=[sale.pk]),  # its live preview
+        reverse("admin:sales_sale_cancel", args=[sale.pk]),
+        reverse("admin:refunds_refund_changelist"),
+        reverse("admin:refunds_refund_change", args=[refund.pk]),
+        reverse("admin:refunds_refund_credit_note", args=[refund.pk]),
+        reverse("admin:refunds_refund_import"),
+    ]
+    for url in urls:
+        response = staff_client.get(url)
+        assert response.status_code == 200, url
+        assert _blocked_scripts(response) == [], url
+
+
+@pytest.mark.xfail(
+    reason="backoffice/api/urls.py serves the docs with SpectacularSwaggerView, whose "
+    "page starts Swagger UI from an inline script; SpectacularSwaggerSplitView serves "
+    "that script from the same origin instead (owned by the API work)",
+    strict=False,
+)
+def test_the_api_docs_run_no_script_the_policy_blocks(client, db):
+    response = client.get("/api/v2/docs/")
+    assert response.status_code == 200
+    assert _blocked_scripts(response) == []

@@ -109,3 +109,30 @@ def test_no_bulk_delete_action_on_the_list(model, client, superuser, ledger):
     )
     assert response.status_code in (200, 302)
     assert model.objects.filter(pk=obj.pk).exists()
+
+
+# -- the API: refunds are read (GET) and made (POST on a sale); never edited or deleted --
+
+
+@pytest.fixture
+def superuser_api(superuser):
+    from rest_framework.test import APIClient
+
+    from backoffice.models import ApiKey
+
+    _, key = ApiKey.objects.create_key(name="ledger-test", user=superuser)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_the_api_has_no_way_to_edit_or_delete_a_refund(method, superuser_api, ledger):
+    refund = ledger[Refund]
+    before = _snapshot(refund)
+    url = reverse("api:refund-detail", args=[refund.pk])
+    assert superuser_api.get(url).status_code == 200
+    response = getattr(superuser_api, method)(url, {"total": 1, "status": "failed"}, format="json")
+    assert response.status_code == 405
+    assert _snapshot(refund) == before
+    assert Refund.objects.filter(pk=refund.pk).exists()
