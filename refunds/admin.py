@@ -116,6 +116,7 @@ class SaleRefundsMixin:
     """What a sale's page and lists gain from the refunds app."""
 
     change_form_template = "admin/sales/sale/change_form.html"
+    change_list_template = "admin/sales/sale/change_list.html"
     actions = ["cancel_selected", "refund_selected_in_full"]
 
     def get_inlines(self, request, obj):
@@ -392,7 +393,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["sale", "created_by"]
     show_full_result_count = False
     paginator = CappedCountPaginator
-    change_list_template = "admin/refunds/refund/change_list.html"
+    change_list_template = "admin/refunds/refund/change_list.html"  # + light date hierarchy
     change_form_template = "admin/refunds/refund/change_form.html"
     inlines = [RefundLineInline, RefundPaymentInline]
     exclude = ["request_hash"]

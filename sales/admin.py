@@ -13,12 +13,17 @@ from __future__ import annotations
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from backoffice.money import format_money
 
 from .models import Customer, Order, Payment, Product, Sale, SaleChannel, SaleLine, SaleStatus
+from .selectors import sale_lookup
+
+# A name that matches more customers than this is too vague to search sales by.
+CUSTOMER_MATCHES = 500
 
 
 class CappedCountPaginator(Paginator):
@@ -173,8 +178,8 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["status", "kind", "channel", "created_at"]
     search_fields = ["=number", "=external_id", "customer__name", "=customer__email"]
     search_help_text = (
-        "Sale number (S-000123) or external id, exactly; or part of the customer's name, "
-        "or their whole email."
+        "Sale id, number (S-000123) or external id, exactly; or part of the customer's "
+        "name, or their whole email."
     )
     date_hierarchy = "created_at"
     list_select_related = ["customer"]
@@ -210,6 +215,22 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return super().get_queryset(request).select_related(
             "customer", "created_by", "cancelled_by"
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Index-friendly search (Django's would OR an icontains over a join: a full scan
+        of a million sales). Customers are found first, in their own smaller table; the
+        sales then by id, number, external id or customer id, all indexed."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = Customer.objects.filter(
+            Q(email=term) | Q(email=term.lower()) | Q(name__icontains=term)
+        ).values_list("pk", flat=True)[:CUSTOMER_MATCHES]
+        query = sale_lookup(term)
+        ids = list(customers)
+        if ids:
+            query |= Q(customer_id__in=ids)
+        return queryset.filter(query), False
 
     @admin.display(description="customer", ordering="customer__name")
     def customer_display(self, obj):
