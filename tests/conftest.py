@@ -11,6 +11,19 @@ from django.db import connection
 from .factories import CustomerFactory, SaleFactory, UserFactory
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _celery_eager_by_default():
+    """Tasks run in-process unless a test starts a real worker (tests/alerts/test_worker.py
+    points its producer at that worker's broker). CI exports CELERY_BROKER_URL for those;
+    without this, every other test would leave tasks on a queue nobody reads."""
+    from backoffice.celery import app
+
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old
+
+
 @pytest.fixture
 def postgres(db):
     if connection.vendor != "postgresql":
