@@ -61,8 +61,14 @@ def request_hash(request, *, who: Any = None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _jsonable(body: dict) -> dict:
-    return json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+def _encode(body: dict) -> str:
+    # Kept as JSON text inside the JSON column: jsonb would reorder the keys, and a replay
+    # must answer byte for byte what the first request answered.
+    return json.dumps(body, cls=DjangoJSONEncoder)
+
+
+def _decode(stored) -> Envelope:
+    return Envelope(json.loads(stored) if isinstance(stored, str) else stored)
 
 
 def run_idempotent(
@@ -94,7 +100,7 @@ def run_idempotent(
                     "This idempotency key was already used for a different request.",
                     extra={"Idempotency-Key": ["Already used for a different request."]},
                 ) from None
-            return Outcome(row.response_status, Envelope(row.response_body), replayed=True)
+            return Outcome(row.response_status, _decode(row.response_body), replayed=True)
         except OperationalError as exc:
             if "lock" in str(exc).lower():
                 raise IdempotencyKeyInUseError(
@@ -106,8 +112,8 @@ def run_idempotent(
                 cursor.execute("SELECT set_config('lock_timeout', '0', true)")
         outcome = work()
         row.response_status = outcome.status
-        row.response_body = _jsonable(outcome.body)
+        row.response_body = _encode(outcome.body)
         row.refund = outcome.refund
         row.save(update_fields=["response_status", "response_body", "refund"])
-        outcome.body = Envelope(row.response_body)
+        outcome.body = _decode(row.response_body)
     return outcome

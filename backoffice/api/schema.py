@@ -99,6 +99,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "backoffice.api.auth.ApiKeyAuthentication"
     name = ["BearerKey", "HeaderKey"]
 
+    def get_security_requirement(self, auto_schema):
+        return [{"BearerKey": []}, {"HeaderKey": []}]  # either one
+
     def get_security_definition(self, auto_schema):
         return [
             {"type": "http", "scheme": "bearer",

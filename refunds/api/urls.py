@@ -1,21 +1,24 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from . import views
 
+
+def both(route: str, view, name: str) -> list:
+    """The path as documented (no trailing slash) and, undocumented, with one."""
+    return [path(route, view.as_view(), name=name),
+            path(f"{route}/", view.as_view(schema=None), name=f"{name}-slash")]
+
+
 urlpatterns = [
-    re_path(r"^sales/cancel/(?P<ident>[^/]+)/?$", views.SaleCancelView.as_view(),
-            name="sale-cancel"),
-    re_path(r"^sales/refund/(?P<ident>[^/]+)/?$", views.SaleFullRefundView.as_view(),
-            name="sale-refund"),
+    *both("sales/cancel/<str:ident>", views.SaleCancelView, "sale-cancel"),
+    *both("sales/refund/<str:ident>", views.SaleFullRefundView, "sale-refund"),
     path("sales/<str:ident>/refunds/", views.SaleRefundView.as_view(), name="sale-refunds"),
     path("sales/<str:ident>/refunds/preview/", views.SaleRefundPreviewView.as_view(),
          name="sale-refund-preview"),
-    re_path(r"^orders/refund/?$", views.OrderRefundView.as_view(), name="order-refund"),
+    *both("orders/refund", views.OrderRefundView, "order-refund"),
     path("refunds/", views.RefundListView.as_view(), name="refund-list"),
-    re_path(r"^refunds/validate/?$", views.RefundBulkValidateView.as_view(),
-            name="refund-validate"),
-    re_path(r"^refunds/json/?$", views.RefundBulkImportView.as_view(), name="refund-import"),
-    re_path(r"^refunds/status/?$", views.RefundImportStatusView.as_view(),
-            name="refund-status"),
+    *both("refunds/validate", views.RefundBulkValidateView, "refund-validate"),
+    *both("refunds/json", views.RefundBulkImportView, "refund-import"),
+    *both("refunds/status", views.RefundImportStatusView, "refund-status"),
     path("refunds/<int:pk>/", views.RefundDetailView.as_view(), name="refund-detail"),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -9,8 +9,9 @@ router.register("customers", views.CustomerViewSet, basename="customer")
 
 urlpatterns = [
     path("sales/", views.SaleListCreateView.as_view(), name="sale-list"),
-    re_path(r"^sales/balance/(?P<ident>[^/]+)/?$", views.SaleBalanceView.as_view(),
-            name="sale-balance"),
+    path("sales/balance/<str:ident>", views.SaleBalanceView.as_view(), name="sale-balance"),
+    path("sales/balance/<str:ident>/", views.SaleBalanceView.as_view(schema=None),
+         name="sale-balance-slash"),
     path("sales/<str:ident>/", views.SaleDetailView.as_view(), name="sale-detail"),
     *router.urls,
 ]
