@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -412,8 +412,39 @@ def _apply(plan, stock) -> None:
     sale.status = sale.compute_status()
 
 
+def _add_by_pk(model, fields, deltas, *, status=None, now=None) -> None:
+    """PostgreSQL: `UPDATE t SET f = t.f + d.f ... FROM unnest(arrays) d WHERE t.id = d.id`,
+    one statement whose cost grows linearly with the rows (a CASE per field is rows x
+    branches: 9 s of a 1,000-record import, see bench/RESULTS.md)."""
+    qn = connection.ops.quote_name
+    ids = list(deltas)
+    sets = [f"{qn(f)} = t.{qn(f)} + d.c{i}" for i, f in enumerate(fields)]
+    params: list[Any] = []
+    if now is not None:
+        sets.append(f"{qn('updated_at')} = %s")
+        params.append(now)
+    arrays = ["%s::bigint[]"] * (len(fields) + 1)
+    params += [ids, *([d[i] for d in deltas.values()] for i in range(len(fields)))]
+    names = ["id", *(f"c{i}" for i in range(len(fields)))]
+    if status is not None:
+        sets.append(f"{qn('status')} = d.s")
+        arrays.append("%s::text[]")
+        params.append([status[pk] for pk in ids])
+        names.append("s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(model._meta.db_table)} AS t SET {', '.join(sets)} "
+            f"FROM unnest({', '.join(arrays)}) AS d ({', '.join(names)}) WHERE t.id = d.id",
+            params,
+        )
+
+
 def _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
                     before_sales, now) -> None:
+    if connection.vendor == "postgresql":
+        _write_counters_pg(locked, lines_by_id, payments_by_id, before_lines, before_pays,
+                           before_sales, now)
+        return
     line_delta = {
         pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
                                                       strict=True))
@@ -447,6 +478,32 @@ def _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pa
             default=F("status"),
         )
         Sale.objects.filter(pk__in=list(sale_delta)).update(**updates, updated_at=now)
+
+
+def _write_counters_pg(locked, lines_by_id, payments_by_id, before_lines, before_pays,
+                       before_sales, now) -> None:
+    line_delta = {
+        pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
+                                                      strict=True))
+        for pk, ln in lines_by_id.items()
+    }
+    line_delta = {pk: d for pk, d in line_delta.items() if any(d)}
+    if line_delta:
+        _add_by_pk(SaleLine, _LINE_COUNTERS, line_delta)
+    pay_delta = {pk: (p.refunded_amount - before_pays[pk],)
+                 for pk, p in payments_by_id.items()}
+    pay_delta = {pk: d for pk, d in pay_delta.items() if any(d)}
+    if pay_delta:
+        _add_by_pk(Payment, ("refunded_amount",), pay_delta)
+    sale_delta = {
+        pk: tuple(getattr(ls.sale, f) - b for f, b in zip(_SALE_COUNTERS, before_sales[pk],
+                                                          strict=True))
+        for pk, ls in locked.items()
+    }
+    sale_delta = {pk: d for pk, d in sale_delta.items() if any(d)}
+    if sale_delta:
+        _add_by_pk(Sale, _SALE_COUNTERS, sale_delta, now=now,
+                   status={pk: locked[pk].sale.status for pk in sale_delta})
 
 
 def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_SOURCE,
