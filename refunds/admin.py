@@ -392,6 +392,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["sale", "created_by"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     change_list_template = "admin/refunds/refund/change_list.html"  # + light date hierarchy
     change_form_template = "admin/refunds/refund/change_form.html"

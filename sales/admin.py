@@ -172,8 +172,8 @@ class PaymentInline(ReadOnlyMixin, admin.TabularInline):
 class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The Sales list and a sale's page. `refunds.admin` adds refunds, alerts and actions."""
 
-    list_display = ["number", "created_at", "customer_display", "kind", "channel",
-                    "total_display", "paid_display", "refunded_display", "status_display"]
+    list_display = ["number", "created_at", "customer_display", "status_display",
+                    "total_display", "paid_display", "refunded_display", "channel", "kind"]
     list_display_links = ["number"]
     list_filter = ["status", "kind", "channel", "created_at"]
     search_fields = ["=number", "=external_id", "customer__name", "=customer__email"]
@@ -185,6 +185,8 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["customer"]
     list_per_page = 50
     show_full_result_count = False
+    # Facet counts would COUNT every filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     ordering = ["-created_at", "-id"]
     inlines = [SaleLineInline, PaymentInline]
@@ -279,8 +281,9 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class OrderAdmin(SaleAdmin):
     """Sales from the online channels, as integrators call them."""
 
-    list_display = ["number", "external_id", "created_at", "customer_display", "channel",
-                    "total_display", "paid_display", "refunded_display", "status_display"]
+    list_display = ["number", "external_id", "created_at", "customer_display",
+                    "status_display", "total_display", "paid_display", "refunded_display",
+                    "channel"]
     list_filter = ["status", "kind", "channel", "created_at"]
 
     def get_queryset(self, request):
