@@ -413,11 +413,26 @@ def _apply(plan, stock) -> None:
 
 
 def _add_by_pk(model, fields, deltas, *, status=None, now=None) -> None:
-    """PostgreSQL: `UPDATE t SET f = t.f + d.f ... FROM unnest(arrays) d WHERE t.id = d.id`,
-    one statement whose cost grows linearly with the rows (a CASE per field is rows x
-    branches: 9 s of a 1,000-record import, see bench/RESULTS.md)."""
-    qn = connection.ops.quote_name
+    """`f = f + delta` for many rows in one UPDATE (and `status`, `updated_at` if given).
+
+    PostgreSQL: joined to unnest() arrays, so the cost grows linearly with the rows; a
+    CASE per field costs rows x branches (9 s of a 1,000-record import, bench/RESULTS.md).
+    """
     ids = list(deltas)
+    if connection.vendor != "postgresql":
+        updates: dict[str, Any] = {
+            f: F(f) + _case({pk: d[i] for pk, d in deltas.items()})
+            for i, f in enumerate(fields)
+        }
+        if status is not None:
+            updates["status"] = Case(
+                *[When(pk=pk, then=Value(status[pk])) for pk in ids], default=F("status")
+            )
+        if now is not None:
+            updates["updated_at"] = now
+        model.objects.filter(pk__in=ids).update(**updates)
+        return
+    qn = connection.ops.quote_name
     sets = [f"{qn(f)} = t.{qn(f)} + d.c{i}" for i, f in enumerate(fields)]
     params: list[Any] = []
     if now is not None:
@@ -441,47 +456,6 @@ def _add_by_pk(model, fields, deltas, *, status=None, now=None) -> None:
 
 def _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
                     before_sales, now) -> None:
-    if connection.vendor == "postgresql":
-        _write_counters_pg(locked, lines_by_id, payments_by_id, before_lines, before_pays,
-                           before_sales, now)
-        return
-    line_delta = {
-        pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
-                                                      strict=True))
-        for pk, ln in lines_by_id.items()
-    }
-    line_delta = {pk: d for pk, d in line_delta.items() if any(d)}
-    if line_delta:
-        SaleLine.objects.filter(pk__in=list(line_delta)).update(**{
-            f: F(f) + _case({pk: d[i] for pk, d in line_delta.items()})
-            for i, f in enumerate(_LINE_COUNTERS)
-        })
-    pay_delta = {pk: p.refunded_amount - before_pays[pk] for pk, p in payments_by_id.items()}
-    pay_delta = {pk: d for pk, d in pay_delta.items() if d}
-    if pay_delta:
-        Payment.objects.filter(pk__in=list(pay_delta)).update(
-            refunded_amount=F("refunded_amount") + _case(pay_delta)
-        )
-    sale_delta = {
-        pk: tuple(getattr(ls.sale, f) - b for f, b in zip(_SALE_COUNTERS, before_sales[pk],
-                                                          strict=True))
-        for pk, ls in locked.items()
-    }
-    sale_delta = {pk: d for pk, d in sale_delta.items() if any(d)}
-    if sale_delta:
-        updates = {
-            f: F(f) + _case({pk: d[i] for pk, d in sale_delta.items()})
-            for i, f in enumerate(_SALE_COUNTERS)
-        }
-        updates["status"] = Case(
-            *[When(pk=pk, then=Value(locked[pk].sale.status)) for pk in sale_delta],
-            default=F("status"),
-        )
-        Sale.objects.filter(pk__in=list(sale_delta)).update(**updates, updated_at=now)
-
-
-def _write_counters_pg(locked, lines_by_id, payments_by_id, before_lines, before_pays,
-                       before_sales, now) -> None:
     line_delta = {
         pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
                                                       strict=True))
