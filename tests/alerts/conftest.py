@@ -1,7 +1,7 @@
 """Fixtures for alerts and gateways: eager Celery in-process, or a REAL worker on Redis.
 
 `celery_worker` starts `celery -A backoffice worker --pool=solo` in a subprocess, on a
-dedicated Redis database (flushed first) and on this session's PostgreSQL test
+dedicated Redis database and a queue of its own, and on this session's PostgreSQL test
 database, with email written by the filebased backend and SMS by the file backend into
 temporary directories. The test process publishes to the same broker, not eagerly.
 Without PostgreSQL or Redis these tests skip locally and FAIL when CI is set.
@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from django.db import connection
 from backoffice import sms
 from backoffice.celery import app
 
-BROKER_DB = 5  # Redis database of these tests only: flushed when the worker starts.
+BROKER_DB = 5  # Redis database of these tests; each session also has a queue of its own.
 DEAD_BROKER_URL = "redis://127.0.0.1:1/5"  # nothing listens on port 1
 ROOT = Path(settings.BASE_DIR)
 
@@ -52,7 +53,7 @@ def wait_for(predicate: Callable[[], object], *, timeout: float = 30, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
-def _set_producer(url: str | None, eager: bool) -> None:
+def _set_producer(url: str | None, eager: bool, queue: str) -> None:
     """Point this process's Celery app at another broker (forget its pooled connections;
     kombu keeps one pool per broker URL, so switching back finds the first one again)."""
     app._pool = None
@@ -63,12 +64,15 @@ def _set_producer(url: str | None, eager: bool) -> None:
     # variable would win over broker_url, not over this.
     app.conf.broker_write_url = url
     app.conf.task_always_eager = eager
+    app.conf.task_default_queue = queue  # read by the router on every send
 
 
 @contextmanager
-def celery_producer(url: str, *, eager: bool = False) -> Iterator[None]:
-    old = (app.conf.get("broker_write_url"), app.conf.task_always_eager)
-    _set_producer(url, eager)
+def celery_producer(url: str, *, eager: bool = False, queue: str | None = None
+                    ) -> Iterator[None]:
+    old = (app.conf.get("broker_write_url"), app.conf.task_always_eager,
+           app.conf.task_default_queue)
+    _set_producer(url, eager, queue or app.conf.task_default_queue)
     try:
         yield
     finally:
@@ -121,6 +125,7 @@ def _database_url() -> str:
 class Worker:
     process: subprocess.Popen
     name: str
+    queue: str
     log: Path
     mail_dir: Path
     sms_dir: Path
@@ -162,14 +167,14 @@ class Worker:
 def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path_factory):
     if connection.vendor != "postgresql":
         need("PostgreSQL (set DATABASE_URL=postgres://...)")
-    import redis
-
-    redis.Redis.from_url(redis_broker_url).flushdb()  # no message left by an earlier run
     base = tmp_path_factory.mktemp("celery_worker")
     mail_dir, sms_dir = base / "mail", base / "sms"
     mail_dir.mkdir()
     sms_dir.mkdir()
-    name = f"alerts-test-{os.getpid()}@localhost"
+    # A queue of this session's own: another run of these tests on the same Redis (a
+    # colleague's, CI's) neither takes our messages nor gives us its own.
+    queue = f"alerts-test-{uuid.uuid4().hex[:12]}"
+    name = f"{queue}@localhost"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
@@ -183,24 +188,26 @@ def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path
         "SMS_FILE_PATH": str(sms_dir),
         "SHOP_NAME": settings.SHOP_NAME,
         "SANDBOX_MODE": "",
+        "ALERTS_TEST_QUEUE": queue,
     }
     log = base / "worker.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool=solo",
-             "--loglevel=INFO", "-n", name, "--without-gossip", "--without-mingle",
+            [sys.executable, "-m", "celery", "-A", "tests.alerts.worker_app", "worker",
+             "--pool=solo",
+             "--loglevel=INFO", "-n", name, "-Q", queue, "--without-gossip", "--without-mingle",
              "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
-    worker = Worker(process=process, name=name, log=log, mail_dir=mail_dir, sms_dir=sms_dir)
+    worker = Worker(process=process, name=name, queue=queue, log=log, mail_dir=mail_dir,
+                    sms_dir=sms_dir)
     try:
         def ready() -> bool:
             worker.check_alive()
             return " ready." in worker.output()
 
         wait_for(ready, timeout=60, what="the Celery worker to be ready")
-        with celery_producer(redis_broker_url, eager=False):
-            yield worker
+        yield worker
     finally:
         process.send_signal(signal.SIGTERM)  # warm shutdown: finishes the task at hand
         try:
@@ -216,6 +223,6 @@ def worker(celery_worker, redis_broker_url, transactional_db):
     process publishes to its broker, never eagerly (whatever another fixture set)."""
     celery_worker.check_alive()
     celery_worker.clear()
-    with celery_producer(redis_broker_url, eager=False):
+    with celery_producer(redis_broker_url, eager=False, queue=celery_worker.queue):
         yield celery_worker
     celery_worker.check_alive()
