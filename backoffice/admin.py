@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from .models import ApiKey
@@ -8,13 +9,11 @@ from .models import ApiKey
 class ApiKeyAdmin(APIKeyModelAdmin):
     """Create a key (shown once, in the message after saving) or revoke it (for good)."""
 
-    list_display = [*APIKeyModelAdmin.list_display, "user", "last_used_at"]
-    list_select_related = ["user"]
-    list_filter = ["revoked", "created"]
-    search_fields = ["name", "prefix", "user__username"]
-    autocomplete_fields = []
-    raw_id_fields = ["user"]
-    readonly_fields = ["last_used_at"]
+    list_display = (*APIKeyModelAdmin.list_display, "user", "last_used_at")  # type: ignore[assignment]
+    list_select_related = ("user",)
+    list_filter = ("revoked", "created")  # type: ignore[assignment]
+    search_fields = ("name", "prefix", "user__username")  # type: ignore[assignment]
+    raw_id_fields = ("user",)
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj)) + ("last_used_at",)
@@ -28,5 +27,5 @@ try:
     from rest_framework_api_key.models import APIKey
 
     admin.site.unregister(APIKey)
-except admin.sites.NotRegistered:
+except NotRegistered:
     pass

@@ -20,7 +20,7 @@ class ApiKey(AbstractAPIKey):
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = ApiKeyManager()
+    objects = ApiKeyManager()  # type: ignore[assignment,misc]
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"

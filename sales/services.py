@@ -409,6 +409,7 @@ def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
         order_discount = (
             data.order_discount if data.order_discount is not None else sale.order_discount
         )
+        assert line_inputs is not None
         new_lines = _priced_lines(SaleInput(lines=line_inputs, order_discount=order_discount))
         sale.order_discount = order_discount
     else:

@@ -26,7 +26,7 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     error = serializers.CharField()
     code = serializers.CharField(required=False, help_text="Stable machine code.")
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False,
         help_text='Field errors keyed by path, e.g. "items[0].quantity".',
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backoffice.api.fields import IdOrExternalIdField, MoneyField, YesNoBooleanField
@@ -58,13 +59,14 @@ class RefundSerializer(serializers.Serializer):
     returned_date = serializers.DateTimeField(source="returned_at", allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     withdrawn_at = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     created_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     settled_at = serializers.DateTimeField(allow_null=True)
     failure_reason = serializers.CharField()
 
-    def get_fees(self, obj) -> FeesSerializer:
+    @extend_schema_field(FeesSerializer)
+    def get_fees(self, obj) -> dict[str, int]:
         return {"processing": obj.processing_fee, "reseller": obj.reseller_fee,
                 "shipping": obj.shipping_fee}
 
@@ -85,7 +87,7 @@ class SplitSerializer(serializers.Serializer):
 class RefundRequestSerializer(serializers.Serializer):
     """POST /sales/{id}/refunds/ (and /preview/): empty `items` = all that remains."""
 
-    items = ItemSerializer(many=True, required=False, max_length=1000)
+    items = ItemSerializer(many=True, required=False, max_length=1000)  # type: ignore[call-arg]
     type = serializers.ChoiceField(
         choices=[RefundType.REFUND, RefundType.BALANCE_REFUND], default=RefundType.REFUND
     )
@@ -95,7 +97,7 @@ class RefundRequestSerializer(serializers.Serializer):
     refund_shipping = YesNoBooleanField(required=False, allow_null=True, default=None)
     alert_customer = YesNoBooleanField(required=False, default=False)
     online = YesNoBooleanField(required=False, default=True)
-    splits = SplitSerializer(many=True, required=False, max_length=100)
+    splits = SplitSerializer(many=True, required=False, max_length=100)  # type: ignore[call-arg]
     batch_id = serializers.CharField(required=False, allow_blank=True, default="",
                                      max_length=128)
     returned_date = serializers.DateTimeField(
@@ -220,7 +222,8 @@ class RefundPreviewSerializer(serializers.Serializer):
     refund_shipping = serializers.BooleanField(source="options.refund_shipping")
     warnings = serializers.ListField(child=serializers.CharField())
 
-    def get_fees(self, plan) -> FeesSerializer:
+    @extend_schema_field(FeesSerializer)
+    def get_fees(self, plan) -> dict[str, int]:
         return {"processing": plan.processing_fee, "reseller": plan.reseller_fee,
                 "shipping": plan.shipping_fee}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from backoffice.api.fields import MoneyField
@@ -68,7 +70,7 @@ class SaleRefundSummarySerializer(serializers.Serializer):
     total = MoneyField()
     units = serializers.IntegerField()
     reason = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     external_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     withdrawn_at = serializers.DateTimeField(allow_null=True)
@@ -160,7 +162,7 @@ def _customer(data: dict | None) -> CustomerInput | None:
     return CustomerInput(**data) if data else None
 
 
-_FEE = {"required": False, "default": 0, "min_value": 0, "max_value": 10**12}
+_FEE: dict[str, Any] = {"required": False, "default": 0, "min_value": 0, "max_value": 10**12}
 
 
 class SaleCreateSerializer(serializers.Serializer):
@@ -172,12 +174,14 @@ class SaleCreateSerializer(serializers.Serializer):
     )
     customer_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     customer = CustomerInputSerializer(required=False, allow_null=True)
-    lines = LineInputSerializer(many=True, allow_empty=False, max_length=1000)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=1000)  # type: ignore[call-arg]
     order_discount = MoneyField(**_FEE)
     processing_fee = MoneyField(**_FEE)
     reseller_fee = MoneyField(**_FEE)
     shipping_fee = MoneyField(**_FEE)
-    payments = PaymentInputSerializer(many=True, required=False, max_length=100)
+    payments = PaymentInputSerializer(  # type: ignore[call-arg]
+        many=True, required=False, max_length=100
+    )
 
     def to_input(self) -> SaleInput:
         d = self.validated_data
@@ -199,7 +203,9 @@ class SaleUpdateSerializer(serializers.Serializer):
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
     customer_id = serializers.IntegerField(required=False, min_value=1)
     customer = CustomerInputSerializer(required=False)
-    lines = LineInputSerializer(many=True, required=False, allow_empty=False, max_length=1000)
+    lines = LineInputSerializer(  # type: ignore[call-arg]
+        many=True, required=False, allow_empty=False, max_length=1000
+    )
     order_discount = MoneyField(required=False, min_value=0, max_value=10**12)
     processing_fee = MoneyField(required=False, min_value=0, max_value=10**12)
     reseller_fee = MoneyField(required=False, min_value=0, max_value=10**12)
