@@ -373,9 +373,10 @@ class Bench:
         rows.append(("sale_fetch_vs_healthz", fetch_ratio, ">= 0.45", fetch_ratio >= 0.45))
         rows.append(("hot_no_5xx_no_over_refund", g["hot_refund_5xx"] + g["hot_over_refund_rows"],
                      "== 0", g["hot_refund_5xx"] == 0 and g["hot_over_refund_rows"] == 0))
-        q1, q50 = g["queries_refund_1_lines"], g["queries_refund_50_lines"]
-        rows.append(("queries_refund_1_vs_50_lines", f"{q1}/{q50}", "equal, <= 15",
-                     q1 == q50 and q50 <= 15))
+        for kind in ("refund_service", "refund"):
+            q1, q50 = g[f"queries_{kind}_1_lines"], g[f"queries_{kind}_50_lines"]
+            rows.append((f"queries_{kind}_1_vs_50_lines", f"{q1}/{q50}", "equal, <= 15",
+                         q1 == q50 and q50 <= 15))
         rows.append(("queries_sale_fetch", g["queries_sale_fetch"], "<= 6",
                      g["queries_sale_fetch"] <= 6))
         rows.append(("queries_sale_list_100", g["queries_sale_list_100"], "<= 6",

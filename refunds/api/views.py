@@ -51,8 +51,18 @@ def refund_queryset():
     return Refund.objects.select_related("created_by").prefetch_related("lines", "allocations")
 
 
-def render_refund(refund_id: int) -> dict:
-    return RefundSerializer(refund_queryset().get(pk=refund_id)).data
+def render_refund(refund: int | Refund) -> dict:
+    """A refund's data. An offline refund just written by the service (its lines and
+    allocations still in memory; nothing settles it later) is rendered without reading
+    it back; an online one is read back (settlement may have moved it already)."""
+    if (
+        isinstance(refund, Refund)
+        and not refund.online
+        and {"lines", "allocations"} <= set(getattr(refund, "_prefetched_objects_cache", {}))
+    ):
+        return RefundSerializer(refund).data
+    pk = refund.pk if isinstance(refund, Refund) else refund
+    return RefundSerializer(refund_queryset().get(pk=pk)).data
 
 
 def _respond(outcome: Outcome) -> Response:
@@ -73,7 +83,7 @@ def _create_refund(request, sale_id: int, ser) -> Response:
             sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
             actor=request.user, source=Source.API, **ser.service_kwargs(),
         )
-        return Outcome(201, success(render_refund(result.refund.pk), "refund created", 201),
+        return Outcome(201, success(render_refund(result.refund), "refund created", 201),
                        refund=result.refund)
 
     return _idempotent(request, work)

@@ -537,6 +537,16 @@ def refund_row(
     )
 
 
+def _remember(instance: Any, relation: str, objs: list) -> None:
+    """Fill a reverse relation's prefetch cache, as prefetch_related() would."""
+    qs = getattr(instance, relation).all()
+    qs._result_cache = objs
+    qs._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[relation] = qs
+
+
 def refund_write(
     plan: RefundPlan,
     *,
@@ -560,25 +570,31 @@ def refund_write(
         external_id=external_id, import_source=import_source, now=now,
     )
     refund.save(force_insert=True)
-    if plan.lines:
-        RefundLine.objects.bulk_create(
-            RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,
-                       amount=pl.amount, tax_amount=pl.tax_amount)
-            for pl in plan.lines
-        )
+    refund_lines = [
+        RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,
+                   amount=pl.amount, tax_amount=pl.tax_amount)
+        for pl in plan.lines
+    ]
+    if refund_lines:
+        RefundLine.objects.bulk_create(refund_lines)
     move_line_counters(plan.lines, +1)
     if opts.restock:
         restock_units(plan.lines, +1)
-    if plan.allocations:
-        RefundPayment.objects.bulk_create(
-            RefundPayment(
-                refund=refund, payment=a.payment, amount=a.amount, online=a.online,
-                # Offline parts of a refund that also goes online settle with it.
-                status=AllocationStatus.PENDING if pending else AllocationStatus.SUCCEEDED,
-                settled_at=None if pending else now,
-            )
-            for a in plan.allocations
+    allocations = [
+        RefundPayment(
+            refund=refund, payment=a.payment, amount=a.amount, online=a.online,
+            # Offline parts of a refund that also goes online settle with it.
+            status=AllocationStatus.PENDING if pending else AllocationStatus.SUCCEEDED,
+            settled_at=None if pending else now,
         )
+        for a in plan.allocations
+    ]
+    # What was just written, as refund.lines.all() / .allocations.all() would read it: the
+    # API renders the new refund without reading it back (3 queries fewer per refund).
+    _remember(refund, "lines", refund_lines)
+    _remember(refund, "allocations", allocations)
+    if plan.allocations:
+        RefundPayment.objects.bulk_create(allocations)
         move_payment_counters({a.payment.pk: a.amount for a in plan.allocations}, +1)
     if refund_type == RefundType.BALANCE_REFUND:
         Customer.objects.filter(pk=sale.customer_id).update(
