@@ -14,7 +14,14 @@ import pytest
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 # Variables of the test run that must not leak into a "production" process.
-_SCRUBBED = ("TESTING", "DEBUG", "DJANGO_SETTINGS_MODULE", "CACHE_URL", "CELERY_BROKER_URL")
+_SCRUBBED = (
+    "TESTING",
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+    "CACHE_URL",
+    "CELERY_BROKER_URL",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests; never in production
+)
 
 
 def production_env(**overrides: str) -> dict[str, str]:
