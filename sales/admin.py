@@ -120,6 +120,9 @@ class SaleLineInline(ReadOnlyMixin, admin.TabularInline):
               "refunded_amount_display"]
     readonly_fields = fields
     verbose_name_plural = "Lines (what was bought and what was already given back)"
+    # A plain table (same columns): Django's tabular inline renders a readonly widget
+    # per cell, ~400 ms for a 100-line sale (bench/RESULTS.md).
+    template = "admin/sales/sale/lines_inline.html"
 
     def _money(self, obj, amount):
         return format_money(amount, obj.sale.currency)
