@@ -1,6 +1,6 @@
-"""Ledger rows (refunds, refund lines, payment allocations) are append-only: nobody, not
-even a superuser, can add, change or delete them through the admin. A correction is a
-new refund."""
+"""Ledger rows (refunds, refund lines, payment allocations) and the audit trail of bulk
+imports are append-only: nobody, not even a superuser, can add, change or delete them
+through the admin or the API. A correction is a new refund."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from refunds.models import Refund, RefundLine, RefundPayment
+from refunds.models import Refund, RefundImport, RefundLine, RefundPayment
 from refunds.services import refund_create
 from tests.factories import SaleFactory, UserFactory
 
-LEDGER_MODELS = [Refund, RefundLine, RefundPayment]
+LEDGER_MODELS = [Refund, RefundLine, RefundPayment, RefundImport]
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def ledger(db):
         Refund: refund,
         RefundLine: refund.lines.get(),
         RefundPayment: refund.allocations.get(),
+        RefundImport: RefundImport.objects.create(source="api", count=1, outcome="success"),
     }
 
 
