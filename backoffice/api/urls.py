@@ -1,8 +1,10 @@
 """/api/v2/: the apps' endpoints, the OpenAPI schema and its docs (assets served locally)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
 
 app_name = "api"
 
@@ -18,3 +20,20 @@ urlpatterns = [
         url_name="api:schema", permission_classes=[AllowAny], authentication_classes=[]
     ), name="docs"),
 ]
+
+
+class _NoSuchEndpoint(APIView):
+    """Any other path under /api/v2/: a JSON 404 in the envelope, never an HTML page."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+    schema = None
+
+    def _missing(self, request, *args, **kwargs):
+        raise NotFound("No such API endpoint; see /api/v2/docs/.")
+
+    get = post = put = patch = delete = _missing
+
+
+urlpatterns.append(re_path(r"^.*$", _NoSuchEndpoint.as_view(), name="not-found"))

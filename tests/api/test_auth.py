@@ -148,3 +148,9 @@ def test_admin_creates_and_lists_keys(admin_client, api_user):
     key = ApiKey.objects.get(name="from-admin")
     assert admin_client.get("/admin/backoffice/apikey/").status_code == 200
     assert admin_client.get(f"/admin/backoffice/apikey/{key.pk}/change/").status_code == 200
+
+
+def test_unknown_api_path_is_a_json_404(db):
+    response = APIClient().get("/api/v2/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

@@ -285,7 +285,7 @@ def test_same_key_and_body_replays_the_same_status_and_body(api, paid_sale):
     first = api.post(refund_url(paid_sale), body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     second = api.post(refund_url(paid_sale), body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert first.status_code == second.status_code == 201
-    assert first.json() == second.json()
+    assert first.content == second.content
     assert second["Idempotent-Replayed"] == "true"
     assert Refund.objects.count() == 1
     row = IdempotencyKey.objects.get(key="k-1")

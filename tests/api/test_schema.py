@@ -50,7 +50,22 @@ schema = schemathesis.openapi.from_wsgi("/api/v2/schema/?format=json", applicati
 
 
 @pytest.fixture
-def fuzz_key(db):
+def _wsgi_keeps_the_test_connection():
+    """Calls go through the real WSGI handler, which closes "obsolete" connections at
+    each request's start and end: inside the test's transaction that would drop it
+    (Django's own test client disconnects the same handler)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_key(db, _wsgi_keeps_the_test_connection):
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create(username="fuzzer", is_superuser=True)
