@@ -159,16 +159,18 @@ class Bench:
             say(f"kept {self.work} and database {self.args.db}")
 
     # ---- gunicorn -----------------------------------------------------------------------
-    def start_gunicorn(self, conn_max_age: int, tag: str) -> None:
+    def start_gunicorn(self, config: tuple[int, int], tag: str) -> None:
         self.stop_gunicorn()
         self.port = _free_port()
+        workers, conn_max_age = config
+        self.n_workers = workers
         env = dict(self.env, CONN_MAX_AGE=str(conn_max_age))
         log = open(self.work / f"gunicorn-{tag}.log", "w")  # noqa: SIM115 - kept open
         # The project's gunicorn.conf.py (production: JSON logs, access log) is read from
         # the working directory when present; these flags override it.
         self.gunicorn = subprocess.Popen(
             [GUNICORN, "backoffice.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.args.workers), "--worker-class", "sync",
+             "--workers", str(workers), "--worker-class", "sync",
              "--max-requests", "0", "--timeout", "60"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -181,7 +183,7 @@ class Bench:
             with contextlib.suppress(OSError), urllib.request.urlopen(
                 f"http://127.0.0.1:{self.port}/healthz", timeout=2
             ) as resp:
-                if resp.status == 200 and len(self.workers()) >= self.args.workers:
+                if resp.status == 200 and len(self.workers()) >= workers:
                     break
             time.sleep(0.2)
         else:
@@ -286,19 +288,19 @@ class Bench:
 
         # The API refund targets, split between the configurations (each sale once).
         targets = (self.work / "refund.txt").read_text().splitlines()
-        configs = a.conn_max_age
-        for i, cma in enumerate(configs):
+        configs = [tuple(int(x) for x in c.split(":")) for c in a.configs]
+        for i, config in enumerate(configs):
             part = targets[i::len(configs)]
-            (self.work / f"refund-{cma}.txt").write_text("\n".join(part) + "\n")
+            (self.work / f"refund-{_tag(config)}.txt").write_text("\n".join(part) + "\n")
 
-        for cma in configs:
-            tag = f"cma{cma}"
-            say(f"gunicorn: {a.workers} sync workers, CONN_MAX_AGE={cma}")
-            self.start_gunicorn(cma, tag)
+        for config in configs:
+            tag = _tag(config)
+            say(f"gunicorn: {config[0]} sync workers, CONN_MAX_AGE={config[1]}")
+            self.start_gunicorn(config, tag)
             h = self.wrk("healthz", "-", a.short)
             figure(f"healthz_rps_{tag}", h["rps"], "req/s")
             spy = self.profile(a.seconds)
-            r = self.wrk("refund", str(self.work / f"refund-{cma}.txt"), a.seconds)
+            r = self.wrk("refund", str(self.work / f"refund-{tag}.txt"), a.seconds)
             if spy:
                 spy.wait(30)
             figure(f"refund_rps_{tag}", r["rps"], "req/s")
@@ -308,11 +310,12 @@ class Bench:
             f = self.wrk("fetch", str(self.work / "fetch.txt"), a.short)
             figure(f"sale_fetch_rps_{tag}", f["rps"], "req/s")
             figure(f"sale_fetch_errors_{tag}", int(f["requests"] - f["s2xx"]), "responses")
-        best = max(configs, key=lambda c: figures[f"refund_rps_cma{c}"][0])
-        tag = f"cma{best}"
+        best = max(configs, key=lambda c: figures[f"refund_rps_{_tag(c)}"][0])
+        tag = _tag(best)
         self.best = tag
+        figure("best_configuration", tag)
 
-        say(f"hot sales (contention), CONN_MAX_AGE={best}")
+        say(f"hot sales (contention), {tag}")
         self.start_gunicorn(best, f"{tag}-hot")
         hot = self.wrk("hot", str(self.work / "hot.txt"), a.short)
         figure("hot_refund_rps", hot["rps"], "req/s")
@@ -363,8 +366,8 @@ class Bench:
     def ratios(self) -> None:
         tag = self.best
         g = {k: v[0] for k, v in figures.items()}
-        print(f"\n# ratios and targets (gunicorn {self.args.workers} sync workers, best "
-              f"configuration: {tag.replace('cma', 'CONN_MAX_AGE=')})", flush=True)
+        print(f"\n# ratios and targets (best configuration: gunicorn {tag}; "
+              "w = sync workers, cma = CONN_MAX_AGE)", flush=True)
         rows = []
         refund_ratio = g[f"refund_rps_{tag}"] / g["pgbench_refund_tps"]
         rows.append(("refund_vs_pgbench", refund_ratio, ">= 0.40", refund_ratio >= 0.40
@@ -401,6 +404,10 @@ class Bench:
             print(f"{name}: {shown} (target {target}) {'MET' if ok else 'MISSED'}", flush=True)
 
 
+def _tag(config: tuple[int, int]) -> str:
+    return f"w{config[0]}_cma{config[1]}"
+
+
 def _num(text: str):
     for cast in (int, float):
         with contextlib.suppress(ValueError):
@@ -430,9 +437,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sales", type=int, default=100000, help="seed_demo --sales N")
     p.add_argument("--seconds", type=int, default=20, help="pgbench and refund scenario length")
     p.add_argument("--short", type=int, default=10, help="length of the other wrk scenarios")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-    p.add_argument("--conn-max-age", type=int, nargs="+", default=[0, 60],
-                   help="CONN_MAX_AGE values to compare (the best one is used for the ratios)")
+    p.add_argument("--configs", nargs="+", default=["2:0", "2:60", "4:60"],
+                   metavar="WORKERS:CONN_MAX_AGE",
+                   help="gunicorn configurations to compare (sync workers : CONN_MAX_AGE); "
+                        "the one with the best refund throughput is used for the rest")
     p.add_argument("--admin-million", action="store_true",
                    help="also top the sales up to 1,000,000 and time the admin there (+~7 min)")
     p.add_argument("--profile", metavar="DIR",
