@@ -211,6 +211,15 @@ class Bench:
                         peaks.append(int(line.split()[1]) / 1024)
         return max(peaks) if peaks else 0.0
 
+    def worker_cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by the gunicorn workers."""
+        total = 0
+        for pid in self.workers():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop_gunicorn(self) -> None:
         if self.gunicorn and self.gunicorn.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -226,6 +235,7 @@ class Bench:
     # ---- load -------------------------------------------------------------------------
     def wrk(self, mode: str, targets: str, seconds: int, *, quiet=False) -> dict[str, float]:
         key = (self.work / "api_key").read_text().strip()
+        cpu_before = self.worker_cpu_s()
         out = self.run(
             "wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s",
             "--timeout", "10s", "-s", str(BENCH / "wrk.lua"), f"http://127.0.0.1:{self.port}",
@@ -236,6 +246,7 @@ class Bench:
             raise RuntimeError(f"no summary from wrk:\n{out}")
         stats = {k: float(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
         stats["rps"] = stats["requests"] / stats["seconds"]
+        stats["cpu_ms"] = (self.worker_cpu_s() - cpu_before) * 1000 / max(stats["requests"], 1)
         if not quiet:
             say(f"wrk {mode}: {match.group(1)}")
         return stats
@@ -299,16 +310,19 @@ class Bench:
             self.start_gunicorn(config, tag)
             h = self.wrk("healthz", "-", a.short)
             figure(f"healthz_rps_{tag}", h["rps"], "req/s")
+            figure(f"healthz_worker_cpu_{tag}", h["cpu_ms"], "ms/request")
             spy = self.profile(a.seconds)
             r = self.wrk("refund", str(self.work / f"refund-{tag}.txt"), a.seconds)
             if spy:
                 spy.wait(30)
             figure(f"refund_rps_{tag}", r["rps"], "req/s")
             figure(f"refund_p99_{tag}", r["p99_ms"], "ms")
+            figure(f"refund_worker_cpu_{tag}", r["cpu_ms"], "ms/request")
             figure(f"refund_errors_{tag}", int(r["requests"] - r["s2xx"]), "responses")
             figure(f"refund_worker_peak_rss_{tag}", self.peak_rss_mb(), "MB")
             f = self.wrk("fetch", str(self.work / "fetch.txt"), a.short)
             figure(f"sale_fetch_rps_{tag}", f["rps"], "req/s")
+            figure(f"sale_fetch_worker_cpu_{tag}", f["cpu_ms"], "ms/request")
             figure(f"sale_fetch_errors_{tag}", int(f["requests"] - f["s2xx"]), "responses")
         best = max(configs, key=lambda c: figures[f"refund_rps_{_tag(c)}"][0])
         tag = _tag(best)
