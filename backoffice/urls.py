@@ -1,7 +1,12 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 from backoffice import health
+
+admin.site.site_header = f"{settings.SHOP_NAME} back office"
+admin.site.site_title = f"{settings.SHOP_NAME} back office"
+admin.site.index_title = "Sales, refunds and cancellations"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
