@@ -24,7 +24,7 @@ from refunds.services import (
     sale_cancel,
 )
 from sales.api.serializers import SaleSerializer
-from sales.api.views import SALE_IDENT, render_sale
+from sales.api.views import IDEMPOTENCY_HEADER, SALE_IDENT, render_sale
 from sales.models import Sale, SaleStatus
 from sales.selectors import sale_resolve_id
 
@@ -39,11 +39,6 @@ from .serializers import (
     RefundPreviewSerializer,
     RefundRequestSerializer,
     RefundSerializer,
-)
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="Repeat a request safely: the same key and body replay the first answer.",
 )
 
 

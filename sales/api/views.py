@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, viewsets
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backoffice.api.envelope import ok
+from backoffice.api.envelope import ok, success
+from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
 from backoffice.errors import SaleNotFoundError
 from sales.models import Customer, Product, Sale
 from sales.selectors import sale_detail_queryset, sale_lookup, sale_resolve_id
@@ -29,12 +32,15 @@ SALE_IDENT = OpenApiParameter(
     description="The sale's id, number (S-000123) or external id.",
 )
 
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Repeat a request safely: the same key and body replay the first answer.",
+)
+
 
 def sale_detail(ident: int | str) -> Sale:
     """One sale with lines, payments and refunds, in four queries (id wins over a
     number or external id that looks the same)."""
-    from django.apps import apps
-
     refund_model = apps.get_model("refunds", "Refund")
     candidates = list(
         sale_detail_queryset()
@@ -100,16 +106,27 @@ class SaleBalanceView(APIView):
 
     required_permissions = {"*": ["sales.add_payment"]}
 
-    @extend_schema(summary="Record a payment", parameters=[SALE_IDENT],
+    @extend_schema(summary="Record a payment", parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
                    request=BalanceSerializer, responses={200: SaleSerializer})
     def put(self, request, ident):
         ser = BalanceSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         sale_id = sale_resolve_id(ident)
-        payment_record(sale_id=sale_id, actor=request.user, **ser.validated_data)
-        return ok(render_sale(sale_id), "payment recorded")
 
-    @extend_schema(summary="Record a payment (POST alias)", parameters=[SALE_IDENT],
+        def work() -> Outcome:
+            payment_record(sale_id=sale_id, actor=request.user, **ser.validated_data)
+            return Outcome(200, success(render_sale(sale_id), "payment recorded"))
+
+        # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
+        outcome = run_idempotent(
+            model=apps.get_model("refunds", "IdempotencyKey"), key=request_key(request),
+            fingerprint=request_hash(request, who=request.user.pk), work=work,
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+        return Response(outcome.body, status=outcome.status, headers=headers)
+
+    @extend_schema(summary="Record a payment (POST alias)",
+                   parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
                    request=BalanceSerializer, responses={200: SaleSerializer})
     def post(self, request, ident):
         return self.put(request, ident)

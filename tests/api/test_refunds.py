@@ -324,3 +324,16 @@ def test_cancel_with_a_key_replays(api, paid_sale):
 def test_key_longer_than_255_is_400(api, paid_sale):
     assert_error(api.post(refund_url(paid_sale), one(paid_sale), format="json",
                           HTTP_IDEMPOTENCY_KEY="x" * 256), 400, "invalid")
+
+
+def test_a_lost_race_at_the_database_is_a_422(api, paid_sale, monkeypatch):
+    import refunds.api.views as views
+    from backoffice.errors import ConstraintViolationError
+
+    def lost(**kwargs):
+        raise ConstraintViolationError("The refund was refused because it would give back "
+                                       "more than was bought or paid.")
+
+    monkeypatch.setattr(views, "refund_create", lost)
+    assert_error(api.post(refund_url(paid_sale), one(paid_sale), format="json"), 422,
+                 "constraint_violation")

@@ -209,3 +209,24 @@ def test_products_and_customers_list_fetch_add_edit(api):
     assert len(assert_ok(api.get("/api/v2/customers/?search=bo@"))) == 1
     assert_error(api.get("/api/v2/customers/99999/"), 404, "not_found")
     assert_error(api.delete(f"/api/v2/customers/{cust['id']}/"), 405, "method_not_allowed")
+
+
+def test_balance_with_an_idempotency_key_records_one_payment(api):
+    sale = SaleFactory(paid=False, lines=[(1, 1000)], tax_rate="0")
+    url = f"/api/v2/sales/balance/{sale.pk}"
+    first = api.put(url, {"amount": 400, "method": "cash"}, format="json",
+                    HTTP_IDEMPOTENCY_KEY="pay-1")
+    second = api.put(url, {"amount": 400, "method": "cash"}, format="json",
+                     HTTP_IDEMPOTENCY_KEY="pay-1")
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    assert sale.payments.count() == 1
+    assert_error(api.put(url, {"amount": 500, "method": "cash"}, format="json",
+                         HTTP_IDEMPOTENCY_KEY="pay-1"), 422, "idempotency_key_reused")
+
+
+def test_patch_of_a_cancelled_sale_is_refused(api):
+    sale = SaleFactory(paid=False)
+    api.put(f"/api/v2/sales/cancel/{sale.pk}", {}, format="json")
+    assert_error(api.patch(f"/api/v2/sales/{sale.pk}/", {"shipping_fee": 1}, format="json"),
+                 422, "sale_cancelled")
