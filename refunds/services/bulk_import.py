@@ -177,7 +177,7 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
             errors.update(bad)
             continue
         parsed.append(BulkRecord(
-            index=i, id=rid, sale_ident=str(ident).strip(), sale_field=sale_field,
+            index=i, id=str(rid), sale_ident=str(ident).strip(), sale_field=sale_field,
             line_items=items, refunded_at=refunded_at, reason=reason, restock=restock,
             note=note, batch_id=batch_id,
         ))
@@ -312,6 +312,7 @@ def _run(records: Any, *, import_source: str, actor: Any) -> BulkResult:
         if live is not None:
             _reverse(live, locked[live.sale_id], lines_by_id, payments_by_id, stock)
         if not record.line_items:
+            assert live is not None  # an empty record with nothing live was skipped
             to_withdraw.append(live.pk)
             result.withdrawn += 1
             continue
