@@ -10,6 +10,39 @@ from django.db import connection
 
 from .factories import CustomerFactory, SaleFactory, UserFactory
 
+# Browser tests (tests/e2e, tests/production/test_csp_browser.py): Debian's chromium,
+# driven by Playwright; never `playwright install` (its download does not work here).
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _browser_unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"Browser tests cannot run: {reason}. CI must not skip them.")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One chromium for the whole session: Playwright's sync API allows one instance per
+    thread (a second one would find the first one's event loop running)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _browser_unavailable("the playwright package is not installed (pip install -e '.[dev]')")
+    if not os.path.exists(CHROMIUM):
+        _browser_unavailable(f"no chromium at {CHROMIUM} (apt-get install -y chromium)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
+    # make alongside it are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _celery_eager_by_default():

@@ -1,48 +1,18 @@
 """End-to-end tests in a real browser: Debian's chromium driven by Playwright.
 
-Never `playwright install` (its download does not work here): the tests launch
-/usr/bin/chromium. Without it (or without the playwright package) they skip locally and
-FAIL when the CI environment variable is set. Screenshots of every screen go to
+The `browser` fixture (tests/conftest.py) launches /usr/bin/chromium; without it (or
+without the playwright package) these tests skip locally and FAIL when the CI
+environment variable is set. Screenshots of every screen go to
 test-output/e2e/ (gitignored).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# alongside it are still synchronous and safe.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "e2e"
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"Browser tests cannot run: {reason}. CI must not skip them.")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"no chromium at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(autouse=True)
