@@ -11,6 +11,8 @@ read-only for everybody: no add, change or delete. A correction is a new refund.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -71,7 +73,7 @@ class RefundInline(ReadOnlyMixin, admin.TabularInline):
     fields = ["refund_link", "created_at", "type", "status", "total_display", "units",
               "options_display", "reason_display", "note", "source", "created_by",
               "credit_note"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
     verbose_name_plural = "Refunds (who, when, through which door, with which options)"
     show_change_link = False
 
@@ -108,11 +110,18 @@ class CustomerAlertInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     fields = ["created_at", "event", "channel", "recipient", "status", "attempts",
               "sent_at", "last_error"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
     verbose_name_plural = "Customer alerts"
 
 
-class SaleRefundsMixin:
+if TYPE_CHECKING:
+    # The mixin is only ever mixed into a sale's ModelAdmin: type it as one.
+    _SaleModelAdmin = admin.ModelAdmin[Sale]
+else:
+    _SaleModelAdmin = object
+
+
+class SaleRefundsMixin(_SaleModelAdmin):
     """What a sale's page and lists gain from the refunds app."""
 
     change_form_template = "admin/sales/sale/change_form.html"
@@ -360,7 +369,7 @@ class RefundLineInline(ReadOnlyMixin, admin.TabularInline):
     model = RefundLine
     extra = 0
     fields = ["sale_line", "quantity", "amount", "tax_amount"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("sale_line")
@@ -371,7 +380,7 @@ class RefundPaymentInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     fields = ["payment", "amount", "online", "status", "gateway_reference", "attempts",
               "last_error", "settled_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
     verbose_name_plural = "How it was paid back"
 
     def get_queryset(self, request):

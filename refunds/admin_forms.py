@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django import forms
 
@@ -52,7 +53,14 @@ def minor_to_text(amount: int, currency: str) -> str:
     return f"{Decimal(amount).scaleb(-exp):.{exp}f}"
 
 
-class DomainErrorFormMixin:
+if TYPE_CHECKING:
+    # The mixin is only ever mixed into a form: type it as one.
+    _FormBase = forms.Form
+else:
+    _FormBase = object
+
+
+class DomainErrorFormMixin(_FormBase):
     """Show a service's DomainError on the form: field errors where a field matches."""
 
     def error_field_for(self, path: str) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.cache import caches
@@ -102,7 +102,7 @@ class SandboxGateway:
         key = self._cache_key(idempotency_key)
         declined = amount == settings.SANDBOX_FAIL_AMOUNT or mode == SANDBOX_DECLINE
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
-        entry = {
+        entry: dict[str, Any] = {
             "outcome": "declined" if declined else "refunded",
             "amount": amount,
             "payment_id": payment.pk,

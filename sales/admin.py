@@ -10,10 +10,12 @@ paginator counts at most a few thousand rows instead of the whole table.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -46,7 +48,8 @@ class CappedCountPaginator(Paginator):
         estimate = self._estimate(qs)
         if estimate is not None:
             return estimate
-        return qs.order_by()[: self.CAP + 1].count()
+        # It has a .query: a QuerySet (the stubs type object_list as any sequence).
+        return cast("QuerySet[Any]", qs).order_by()[: self.CAP + 1].count()
 
     def _estimate(self, qs) -> int | None:
         if qs.query.where or qs.query.distinct:
@@ -78,7 +81,7 @@ class ReadOnlyMixin:
         return False
 
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     SaleStatus.QUOTE: "grey",
     SaleStatus.UNPAID: "amber",
     SaleStatus.PARTIALLY_PAID: "amber",
@@ -118,7 +121,7 @@ class SaleLineInline(ReadOnlyMixin, admin.TabularInline):
     fields = ["sku", "description", "quantity", "refunded_quantity", "unit_price_display",
               "discount_display", "tax_rate", "net_display", "tax_display",
               "refunded_amount_display"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
     verbose_name_plural = "Lines (what was bought and what was already given back)"
     # A plain table (same columns): Django's tabular inline renders a readonly widget
     # per cell, ~400 ms for a 100-line sale (bench/RESULTS.md).
@@ -157,7 +160,7 @@ class PaymentInline(ReadOnlyMixin, admin.TabularInline):
     can_delete = False
     fields = ["method", "amount_display", "refunded_display", "gateway", "gateway_reference",
               "created_by", "created_at"]
-    readonly_fields = fields
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
     verbose_name_plural = "Payments (what was paid and what was already paid back)"
 
     @admin.display(description="amount")

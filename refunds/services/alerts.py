@@ -99,10 +99,12 @@ class AlertMessage:
 def _lines(alert: CustomerAlert) -> list[dict]:
     """What the message lists: the refund's lines, or a cancelled sale's own lines."""
     if alert.refund_id:
+        refund = alert.refund
+        assert refund is not None  # refund_id is set
         return [
             {"description": rl.sale_line.description, "sku": rl.sale_line.sku,
              "quantity": rl.quantity, "amount": rl.amount + rl.tax_amount}
-            for rl in alert.refund.lines.select_related("sale_line").order_by("pk")
+            for rl in refund.lines.select_related("sale_line").order_by("pk")
         ]
     return [
         {"description": line.description, "sku": line.sku, "quantity": line.quantity,

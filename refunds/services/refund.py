@@ -597,7 +597,7 @@ def refund_write(
         RefundPayment.objects.bulk_create(allocations)
         move_payment_counters({a.payment.pk: a.amount for a in plan.allocations}, +1)
     if refund_type == RefundType.BALANCE_REFUND:
-        Customer.objects.filter(pk=sale.customer_id).update(
+        Customer.objects.filter(pk=sale.customer_id).update(  # type: ignore[misc]  # _plan requires a customer
             store_balance=F("store_balance") + plan.total
         )
     if opts.alert_customer:

@@ -154,6 +154,7 @@ class Command(BaseCommand):
                 sale.refresh_from_db()
                 if sale.amount_paid and i % 6 == 1:
                     line = sale.lines.order_by("pk").first()
+                    assert line is not None  # every demo sale has lines
                     refund_create(sale_id=sale.pk, items={line.pk: 1},
                                   options=RefundOptions(reason="damaged", note="demo"),
                                   source="command")
