@@ -17,6 +17,11 @@ class Envelope(dict):
     """A body already in the envelope: the renderer passes it through as is."""
 
 
+class RawJSON(str):
+    """A `data` already rendered as JSON text (by PostgreSQL): the renderer embeds it as
+    is instead of encoding it again."""
+
+
 def success(data: Any, message: str = "ok", status: int = 200, **extra: Any) -> Envelope:
     return Envelope({"status": status, "message": message, "data": data, **extra})
 

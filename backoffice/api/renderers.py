@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
+
 from rest_framework.renderers import JSONRenderer
 
-from .envelope import Envelope, success
+from .envelope import Envelope, RawJSON, success
 
 
 class EnvelopeRenderer(JSONRenderer):
@@ -17,4 +19,10 @@ class EnvelopeRenderer(JSONRenderer):
             else:
                 data = {"status": status, "error": "Request failed", "code": "error",
                         "errors": {}, "detail": data}
+        if isinstance(data, Envelope) and isinstance(data.get("data"), RawJSON):
+            head = {k: v for k, v in data.items() if k != "data"}
+            text = json.dumps(head, ensure_ascii=self.ensure_ascii,
+                              separators=(",", ":"))
+            # '{"status":200,"message":"ok"' + ',"data":' + the document + the rest '}'
+            return f'{text[:-1]},"data":{data["data"]}}}'.encode()
         return super().render(data, accepted_media_type, renderer_context)
