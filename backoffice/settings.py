@@ -115,6 +115,14 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    # Server-side binding with prepared statements: PostgreSQL parses and plans each of
+    # the services' statements once per connection instead of once per execution. Off
+    # behind a pooler in transaction mode (PgBouncer < 1.21), which can't keep them.
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True,
+            prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "2")),
+        )
 else:
     DATABASES = {
         "default": {

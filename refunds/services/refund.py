@@ -33,7 +33,7 @@ from backoffice.errors import (
     UnknownPaymentError,
     ValidationFailedError,
 )
-from backoffice.money import largest_remainder, part
+from backoffice.money import format_money, largest_remainder, part
 from sales.models import Customer, Payment, Sale, SaleKind, SaleLine, SaleStatus
 from sales.selectors import LockedSale, sale_lock, sale_snapshot
 from sales.services import stock_move
@@ -159,6 +159,7 @@ def _plan_lines(locked: LockedSale, items: list[tuple[int, int]]) -> list[Planne
             if line.remaining_quantity > 0
         ]
     errors: dict[str, list[str]] = {}
+    sentences: list[str] = []  # the same refusals in plain words, for people
     seen: set[int] = set()
     planned: list[PlannedLine] = []
     unknown = exceeded = False
@@ -180,6 +181,11 @@ def _plan_lines(locked: LockedSale, items: list[tuple[int, int]]) -> list[Planne
             errors[f"items[{i}].quantity"] = [
                 f"only {left} left to refund" if left else "nothing left to refund"
             ]
+            name = line.description or line.sku or f"line {line.pk}"
+            sentences.append(
+                f"{name}: {qty} asked, only {left} left to refund" if left
+                else f"{name}: {qty} asked, nothing left to refund"
+            )
             exceeded = True
             continue
         planned.append(PlannedLine(
@@ -188,10 +194,10 @@ def _plan_lines(locked: LockedSale, items: list[tuple[int, int]]) -> list[Planne
             part(line.tax_amount, line.refunded_quantity, qty, line.quantity),
         ))
     if errors:
-        first_path, first = next(iter(errors.items()))
+        first = next(iter(errors.values()))
         if exceeded:
             raise RefundQuantityExceededError(
-                f"That is more than is left to refund ({first_path}: {first[0]}).", extra=errors
+                f"That is more than is left to refund. {'; '.join(sentences)}.", extra=errors
             )
         if unknown:
             raise UnknownLineError(first[0], extra=errors)
@@ -264,9 +270,10 @@ def _check_refundable(sale: Sale, expected_refunded_amount: int | None) -> None:
         )
     if expected_refunded_amount is not None and expected_refunded_amount != sale.amount_refunded:
         raise StaleRefundStateError(
-            f"Sale {sale.number} has {sale.amount_refunded} refunded, not "
-            f"{expected_refunded_amount} as expected: it changed since you looked. "
-            "Reload it and check before refunding again.",
+            f"Sale {sale.number} has {format_money(sale.amount_refunded, sale.currency)} "
+            f"refunded, not {format_money(expected_refunded_amount, sale.currency)} as "
+            "expected: it changed since you looked. Reload it and check before refunding "
+            "again.",
             extra={"expected_refunded_amount": [f"Now {sale.amount_refunded}."]},
         )
 
