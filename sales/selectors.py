@@ -6,7 +6,10 @@ ordered by pk. Nobody invents another order, so two writers can never deadlock.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -16,29 +19,57 @@ from backoffice.errors import SaleNotFoundError
 
 from .models import Customer, Payment, Sale, SaleLine
 
+T = TypeVar("T")
+
+
+SALE_ID_PATTERN = re.compile(r"[0-9]{1,18}")
+
+
+def parse_sale_ident(ident: int | str) -> tuple[str, int | None]:
+    """(the ident as text, the id it may be): only plain ASCII digits that fit a bigint are
+    an id. A NUL can name no sale (PostgreSQL refuses it in text)."""
+    text = str(ident).strip()
+    if "\x00" in text:
+        raise SaleNotFoundError("No sale with that id, number or external id.")
+    return text, (int(text) if SALE_ID_PATTERN.fullmatch(text) else None)
+
 
 def sale_lookup(ident: int | str) -> Q:
     """A sale named by its id, its number (S-000123) or the integrator's external id."""
-    text = str(ident).strip()
+    text, pk = parse_sale_ident(ident)
     query = Q(number=text) | Q(external_id=text)
-    if text.isdigit():
-        query |= Q(pk=int(text))
+    if pk is not None:
+        query |= Q(pk=pk)
     return query
 
 
 def sale_resolve_id(ident: int | str) -> int:
-    text = str(ident).strip()
+    text, pk = parse_sale_ident(ident)
     if not text:
         raise SaleNotFoundError("No sale was named.")
     # An id wins over a number or an external id that happens to look the same.
     ids = list(Sale.objects.filter(sale_lookup(text)).values_list("pk", "external_id")[:3])
     if not ids:
         raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
-    if text.isdigit():
-        for pk, _ in ids:
-            if pk == int(text):
-                return pk
+    if pk is not None:
+        for found, _ in ids:
+            if found == pk:
+                return found
     return ids[0][0]
+
+
+def with_sale_id(ident: int | str, work: Callable[[int], T]) -> T:
+    """work(sale_id) for the sale that ident names. Digits are tried as an id first, with
+    no lookup query (the integrations' usual case: the service locks the sale by id
+    anyway); only when no sale has that id are they looked up as a number or an external
+    id. An id still wins over an external id that looks the same."""
+    text, pk = parse_sale_ident(ident)
+    if pk is not None:
+        try:
+            return work(pk)
+        except SaleNotFoundError:
+            pass
+    return work(sale_resolve_id(text))
 
 
 def sale_get(ident: int | str) -> Sale:
@@ -172,8 +203,7 @@ def sale_detail_json(ident: int | str) -> str:
     global _SALE_JSON_SQL
     if _SALE_JSON_SQL is None:
         _SALE_JSON_SQL = _sale_json_sql()
-    text = str(ident).strip()
-    pk = int(text) if text.isdigit() and len(text) < 19 else None
+    text, pk = parse_sale_ident(ident)
     with connection.cursor() as cursor:
         cursor.execute(_SALE_JSON_SQL, {"pk": pk, "text": text})
         row = cursor.fetchone()

@@ -26,7 +26,7 @@ from refunds.services import (
 from sales.api.serializers import SaleSerializer
 from sales.api.views import IDEMPOTENCY_HEADER, SALE_IDENT, render_sale
 from sales.models import Sale, SaleStatus
-from sales.selectors import sale_resolve_id
+from sales.selectors import sale_resolve_id, with_sale_id
 
 from .filters import RefundFilter
 from .serializers import (
@@ -72,12 +72,12 @@ def _idempotent(request, work) -> Response:
                                    work=lambda: work(key, fingerprint)))
 
 
-def _create_refund(request, sale_id: int, ser) -> Response:
+def _create_refund(request, ident: int | str, ser) -> Response:
     def work(key, fingerprint):
-        result = refund_create(
+        result = with_sale_id(ident, lambda sale_id: refund_create(
             sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
             actor=request.user, source=Source.API, **ser.service_kwargs(),
-        )
+        ))
         return Outcome(201, success(render_refund(result.refund), "refund created", 201),
                        refund=result.refund)
 
@@ -95,7 +95,7 @@ class SaleRefundView(APIView):
     def post(self, request, ident):
         ser = RefundRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        return _create_refund(request, sale_resolve_id(ident), ser)
+        return _create_refund(request, ident, ser)
 
 
 class SaleRefundPreviewView(APIView):
@@ -123,7 +123,7 @@ class OrderRefundView(APIView):
     def post(self, request):
         ser = OrderRefundSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        return _create_refund(request, sale_resolve_id(ser.validated_data["order_id"]), ser)
+        return _create_refund(request, ser.validated_data["order_id"], ser)
 
 
 class SaleFullRefundView(APIView):

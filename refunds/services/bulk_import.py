@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 
 from backoffice.errors import DomainError
 from sales.models import Payment, Sale, SaleLine
-from sales.selectors import LockedSale
+from sales.selectors import SALE_ID_PATTERN, LockedSale
 from sales.services import stock_move
 
 from ..models import (
@@ -188,7 +188,7 @@ def _resolve_sales(parsed: list[BulkRecord]) -> dict[str, int]:
     idents = {r.sale_ident for r in parsed}
     if not idents:
         return {}
-    ints = {int(x) for x in idents if x.isdigit()}
+    ints = {int(x) for x in idents if SALE_ID_PATTERN.fullmatch(x)}
     rows = Sale.objects.filter(
         Q(pk__in=ints) | Q(external_id__in=idents) | Q(number__in=idents)
     ).values_list("pk", "external_id", "number")

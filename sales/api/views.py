@@ -16,6 +16,7 @@ from backoffice.api.idempotency import Outcome, request_hash, request_key, run_i
 from backoffice.errors import SaleNotFoundError
 from sales.models import Customer, Product, Sale
 from sales.selectors import (
+    parse_sale_ident,
     sale_detail_json,
     sale_detail_queryset,
     sale_json_supported,
@@ -55,10 +56,10 @@ def sale_detail(ident: int | str) -> Sale:
         .prefetch_related(Prefetch("refunds", queryset=refund_model.objects.order_by("pk")))
         .filter(sale_lookup(ident))[:3]
     )
-    text = str(ident).strip()
-    if text.isdigit():
+    text, pk = parse_sale_ident(ident)
+    if pk is not None:
         for sale in candidates:
-            if sale.pk == int(text):
+            if sale.pk == pk:
                 return sale
     if not candidates:
         raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
