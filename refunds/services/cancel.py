@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,15 @@ from backoffice.money import part
 from sales.models import CancelReason, SaleKind, SaleStatus
 from sales.selectors import LockedSale, sale_lock, sale_snapshot
 
-from ..models import AlertEvent, CustomerAlert, Refund, RefundReason, RefundType, Source
+from ..models import (
+    AlertEvent,
+    CustomerAlert,
+    Refund,
+    RefundReason,
+    RefundStatus,
+    RefundType,
+    Source,
+)
 from .alerts import alerts_build, alerts_queue
 from .refund import (
     PlannedAllocation,
@@ -25,6 +34,8 @@ from .refund import (
     refund_write,
     restock_units,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,9 +137,19 @@ def sale_cancel(
                     alerts = alerts_build(sale=sale, refund=None, event=AlertEvent.SALE_CANCELLED)
                     CustomerAlert.objects.bulk_create(alerts)
                     alerts_queue(alerts)
-            return CancelResult(sale=sale, refund=refund)
     except IntegrityError as exc:
         raise _integrity_error(exc, None) from exc
+    if refund is not None and refund.status == RefundStatus.PENDING:
+        # Eager settlement (embedded run) may already have answered.
+        refund.refresh_from_db(fields=["status", "settled_at", "failure_reason"])
+    log.info(
+        "sale cancelled", extra={
+            "sale_id": sale.pk, "refund_id": refund.pk if refund else None,
+            "refunded": refund.total if refund else 0, "reason": reason, "restock": restock,
+            "alert_customer": alert_customer, "source": source,
+        },
+    )
+    return CancelResult(sale=sale, refund=refund)
 
 
 __all__ = ["CancelResult", "RefundReason", "sale_cancel", "sale_cancel_preview"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -52,6 +53,7 @@ from ..models import (
 )
 from .alerts import alerts_build, alerts_queue
 
+log = logging.getLogger(__name__)
 ItemsArg = Mapping[int, int] | Sequence[tuple[int, int]] | None
 OFFLINE_GATEWAYS = {"", "manual"}
 
@@ -416,6 +418,13 @@ def refund_create(
     if refund.status == RefundStatus.PENDING:
         # Eager settlement (embedded run) may already have answered.
         refund.refresh_from_db(fields=["status", "settled_at", "failure_reason"])
+    log.info(
+        "refund created", extra={
+            "refund_id": refund.pk, "sale_id": refund.sale_id, "type": refund.type,
+            "status": refund.status, "total": refund.total, "units": refund.units,
+            "online": refund.online, "source": source,
+        },
+    )
     return RefundResult(refund)
 
 
