@@ -5,6 +5,13 @@ allocation's attempt is recorded (committed), and the call carries the allocatio
 idempotency key, so a retry after a timeout can never refund twice. A refused refund is
 rolled back in one compensating transaction: quantities, amounts, fees, restocked units
 and store balance go back to what they were, and its alerts are withdrawn.
+
+A refund split over several online payments may be refused on one after another already
+gave money back. Money that moved can't be taken back, and the customer is owed the rest,
+so nothing is rolled back: the refund stays pending and *needs attention* (its counters
+still hold what it gives back, so nobody can refund those units or that money twice), and
+the customer is told nothing yet. Staff give the refused part back another way and record
+it with `refund_settle_offline`; then the refund succeeds and the customer is alerted.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from backoffice.errors import DomainError
+from backoffice.money import format_money
 from sales.models import Customer, Sale
 from sales.selectors import sale_lock
 
@@ -80,8 +89,14 @@ def refund_settle(*, refund_id: int) -> Refund:
                 settled_at=timezone.now(),
             )
             log.warning("gateway refused allocation %s of refund %s: %s",
-                        allocation_id, refund_id, exc)
-            break  # No further money moves for a refund that is failing.
+                        allocation_id, refund_id, exc,
+                        extra={"refund_id": refund_id, "allocation_id": allocation_id})
+            if not RefundPayment.objects.filter(
+                refund_id=refund_id, online=True, status=AllocationStatus.SUCCEEDED
+            ).exists():
+                break  # Nothing moved yet: no further money moves, the refund fails whole.
+            # Some money already went back: the customer is owed the rest; send it all.
+            continue
         RefundPayment.objects.filter(pk=allocation_id, status=AllocationStatus.PENDING).update(
             status=AllocationStatus.SUCCEEDED, gateway_reference=result.reference,
             settled_at=timezone.now(), last_error="",
@@ -136,20 +151,67 @@ def refund_finalise(*, refund_id: int) -> Refund:
             return refund
         succeeded = [a for a in allocations
                      if a.online and a.status == AllocationStatus.SUCCEEDED]
-        _compensate(refund, locked, allocations, partial=bool(succeeded))
+        if succeeded:
+            if online_pending:
+                return refund  # The other payments are still being asked.
+            _needs_attention(refund, locked.sale, allocations)
+            return refund
+        _compensate(refund, locked, allocations)
         return refund
 
 
-def _compensate(refund: Refund, locked, allocations: list[RefundPayment], *,
-                partial: bool) -> None:
-    """Undo what the refund moved. Partial: some money already went back; release only
-    what did not (the lines stay counted as refunded, so nothing can be refunded twice)."""
+def _needs_attention(refund: Refund, sale: Sale, allocations: list[RefundPayment]) -> None:
+    refused = [a for a in allocations if a.status == AllocationStatus.FAILED]
+    owed = sum(a.amount for a in refused)
+    reason = (
+        f"Needs attention: {format_money(owed, sale.currency)} was refused by the gateway "
+        f"({'; '.join(a.last_error for a in refused if a.last_error) or 'declined'}); the "
+        "rest went back. Give the refused part back another way, then record it "
+        "(\"Record the refused part as given back offline\")."
+    )[:2000]
+    if refund.failure_reason != reason:
+        refund.failure_reason = reason
+        refund.save(update_fields=["failure_reason"])
+    log.warning("refund needs attention", extra={
+        "refund_id": refund.pk, "sale_id": sale.pk, "owed": owed,
+        "allocations": [a.pk for a in refused]})
+
+
+def refunds_needing_attention():
+    """Pending refunds of which one payment went back and another was refused."""
+    refused = RefundPayment.objects.filter(refund=OuterRef("pk"), status=AllocationStatus.FAILED)
+    return Refund.objects.filter(Exists(refused), status=RefundStatus.PENDING)
+
+
+def refund_settle_offline(*, refund_id: int, actor=None, note: str = "") -> Refund:
+    """Staff gave a refund's refused part back another way (cash, bank transfer): record
+    it, so the refund succeeds and the customer is alerted. One transaction."""
+    with transaction.atomic():
+        locked = sale_lock(Refund.objects.values_list("sale_id", flat=True).get(pk=refund_id))
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refused = list(refund.allocations.filter(status=AllocationStatus.FAILED))
+        if refund.status != RefundStatus.PENDING or not refused:
+            raise DomainError(
+                f"Refund #{refund.pk} of sale {locked.sale.number} has no refused part "
+                "waiting to be given back.", code="refund_not_awaiting_action",
+            )
+        who = getattr(actor, "get_username", lambda: "")() or "staff"
+        RefundPayment.objects.filter(pk__in=[a.pk for a in refused]).update(
+            status=AllocationStatus.PENDING, online=False,
+            gateway_reference=f"offline by {who}{': ' + note if note else ''}"[:128],
+        )
+        Refund.objects.filter(pk=refund.pk).update(failure_reason="")
+        refund = refund_finalise(refund_id=refund_id)
+    log.info("refund settled offline", extra={
+        "refund_id": refund.pk, "sale_id": refund.sale_id, "status": refund.status})
+    return refund
+
+
+def _compensate(refund: Refund, locked, allocations: list[RefundPayment]) -> None:
+    """Undo everything the refund moved (no money went back)."""
     now = timezone.now()
     sale: Sale = locked.sale
-    if partial:
-        released = [a for a in allocations if a.status != AllocationStatus.SUCCEEDED]
-    else:
-        released = allocations
+    released = allocations
     RefundPayment.objects.filter(pk__in=[a.pk for a in released]).update(
         status=AllocationStatus.FAILED, settled_at=now
     )
@@ -157,34 +219,33 @@ def _compensate(refund: Refund, locked, allocations: list[RefundPayment], *,
     move_payment_counters({a.payment_id: a.amount for a in released}, -1)
     updates: dict = {"amount_refunded": F("amount_refunded") - money_back}
     sale.amount_refunded -= money_back
-    if not partial:
-        lines_by_id = {line.pk: line for line in locked.lines}
-        planned = [
-            PlannedLine(lines_by_id[rl.sale_line_id], rl.quantity, rl.amount, rl.tax_amount)
-            for rl in refund.lines.all()
-        ]
-        move_line_counters(planned, -1)
-        if refund.restock:
-            restock_units(planned, -1)
-        if refund.type == RefundType.BALANCE_REFUND and sale.customer_id:
-            Customer.objects.filter(pk=sale.customer_id).update(
-                store_balance=F("store_balance") - refund.total
-            )
-        sale.refunded_units -= refund.units
-        sale.refunded_processing_fee -= refund.processing_fee
-        sale.refunded_reseller_fee -= refund.reseller_fee
-        sale.refunded_shipping_fee -= refund.shipping_fee
-        updates.update(
-            refunded_units=F("refunded_units") - refund.units,
-            refunded_processing_fee=F("refunded_processing_fee") - refund.processing_fee,
-            refunded_reseller_fee=F("refunded_reseller_fee") - refund.reseller_fee,
-            refunded_shipping_fee=F("refunded_shipping_fee") - refund.shipping_fee,
+    lines_by_id = {line.pk: line for line in locked.lines}
+    planned = [
+        PlannedLine(lines_by_id[rl.sale_line_id], rl.quantity, rl.amount, rl.tax_amount)
+        for rl in refund.lines.all()
+    ]
+    move_line_counters(planned, -1)
+    if refund.restock:
+        restock_units(planned, -1)
+    if refund.type == RefundType.BALANCE_REFUND and sale.customer_id:
+        Customer.objects.filter(pk=sale.customer_id).update(
+            store_balance=F("store_balance") - refund.total
         )
-        if refund.type == RefundType.CANCELLATION:
-            # The money did not go back: the sale is not cancelled after all.
-            sale.cancelled_at = None
-            sale.cancel_reason = ""
-            updates.update(cancelled_at=None, cancel_reason="", cancelled_by=None)
+    sale.refunded_units -= refund.units
+    sale.refunded_processing_fee -= refund.processing_fee
+    sale.refunded_reseller_fee -= refund.reseller_fee
+    sale.refunded_shipping_fee -= refund.shipping_fee
+    updates.update(
+        refunded_units=F("refunded_units") - refund.units,
+        refunded_processing_fee=F("refunded_processing_fee") - refund.processing_fee,
+        refunded_reseller_fee=F("refunded_reseller_fee") - refund.reseller_fee,
+        refunded_shipping_fee=F("refunded_shipping_fee") - refund.shipping_fee,
+    )
+    if refund.type == RefundType.CANCELLATION:
+        # The money did not go back: the sale is not cancelled after all.
+        sale.cancelled_at = None
+        sale.cancel_reason = ""
+        updates.update(cancelled_at=None, cancel_reason="", cancelled_by=None)
     sale.status = sale.compute_status()
     updates.update(status=sale.status, updated_at=now)
     Sale.objects.filter(pk=sale.pk).update(**updates)
@@ -192,10 +253,7 @@ def _compensate(refund: Refund, locked, allocations: list[RefundPayment], *,
     failures = "; ".join(a.last_error for a in allocations if a.last_error)
     refund.status = RefundStatus.FAILED
     refund.settled_at = now
-    refund.failure_reason = (
-        ("Partly settled: some payments were refunded, the rest was released. " if partial
-         else "") + (failures or "The gateway refused the refund.")
-    )[:2000]
+    refund.failure_reason = (failures or "The gateway refused the refund.")[:2000]
     refund.save(update_fields=["status", "settled_at", "failure_reason"])
     CustomerAlert.objects.filter(refund=refund, status=AlertStatus.PENDING).update(
         status=AlertStatus.CANCELLED, last_error="The refund failed at the payment gateway."

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from backoffice.errors import DomainError
 from refunds.gateways import GatewayError, GatewayUnavailableError, SandboxGateway
 from refunds.models import RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
-from refunds.services.settle import refund_settle
+from refunds.services.settle import (
+    refund_settle,
+    refund_settle_offline,
+    refunds_needing_attention,
+)
 from sales.models import Payment
-from tests.factories import ProductFactory, SaleFactory
+from tests.factories import CustomerFactory, ProductFactory, SaleFactory, UserFactory
 
 from .counters import counters
 
@@ -124,3 +129,69 @@ def test_a_refused_refund_leaves_every_counter_as_before(how, django_capture_on_
     assert counters(sale) == before
     refund.refresh_from_db()
     assert refund.failure_reason
+
+
+def _two_card_sale():
+    sale = SaleFactory(lines=[(2, 1000)], tax_rate="0", payments=[
+        {"amount": 1200, "method": "card", "gateway": "sandbox"},
+        {"amount": 800, "method": "card", "gateway": "sandbox"},
+    ], customer=CustomerFactory())
+    first, second = Payment.objects.filter(sale=sale).order_by("pk")
+    second.gateway_reference = "fail"
+    second.save(update_fields=["gateway_reference"])
+    return sale, first, second
+
+
+def test_a_refund_refused_on_one_payment_after_another_paid_back_needs_attention(
+    django_capture_on_commit_callbacks, mailoutbox,
+):
+    sale, first, second = _two_card_sale()
+    with django_capture_on_commit_callbacks(execute=False):
+        refund = refund_create(
+            sale_id=sale.pk, options=RefundOptions(alert_customer=True)).refund
+    after_refund = counters(sale)
+    settled = refund_settle(refund_id=refund.pk)
+
+    # £12 went back on the first card and can't be taken back; £8 is owed: nothing is
+    # rolled back, nobody can refund those units or that money again, nobody is told yet.
+    assert settled.status == "pending"
+    assert settled.failure_reason.startswith("Needs attention: £8.00 was refused")
+    assert [a.status for a in settled.allocations.order_by("pk")] == ["succeeded", "failed"]
+    assert counters(sale) == after_refund
+    assert list(refunds_needing_attention()) == [settled]
+    assert mailoutbox == []
+    assert refund_settle(refund_id=refund.pk).status == "pending"  # beat/retry: no change
+    assert SandboxGateway.ledger(first_allocation(refund).idempotency_key)["calls"] == 1
+
+    staff = UserFactory(username="supervisor-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        done = refund_settle_offline(refund_id=refund.pk, actor=staff, note="cash at till 2")
+    assert done.status == "succeeded" and done.failure_reason == ""
+    second_part = done.allocations.order_by("pk").last()
+    assert second_part.status == "succeeded" and not second_part.online
+    assert second_part.gateway_reference == "offline by supervisor-1: cash at till 2"
+    assert counters(sale) == after_refund  # the books already held the whole refund
+    assert len(mailoutbox) == 1  # told once, now that everything went back
+    assert list(refunds_needing_attention()) == []
+    with pytest.raises(DomainError) as exc:
+        refund_settle_offline(refund_id=refund.pk, actor=staff)
+    assert exc.value.code == "refund_not_awaiting_action"
+
+
+def test_a_refund_refused_on_its_first_payment_sends_nothing_more_and_fails_whole(
+    django_capture_on_commit_callbacks,
+):
+    sale, first, second = _two_card_sale()
+    Payment.objects.filter(pk=first.pk).update(gateway_reference="fail")
+    Payment.objects.filter(pk=second.pk).update(gateway_reference="")
+    before = counters(sale)
+    with django_capture_on_commit_callbacks(execute=False):
+        refund = refund_create(sale_id=sale.pk).refund
+    assert refund_settle(refund_id=refund.pk).status == "failed"
+    assert counters(sale) == before
+    never_asked = refund.allocations.order_by("pk").last()
+    assert SandboxGateway.ledger(never_asked.idempotency_key) is None
+
+
+def first_allocation(refund):
+    return refund.allocations.order_by("pk").first()
