@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from backoffice.errors import DomainError
-from refunds.gateways import GatewayError, GatewayUnavailableError, SandboxGateway
+from refunds.gateways import (
+    GatewayError,
+    GatewayResult,
+    GatewayUnavailableError,
+    SandboxGateway,
+)
 from refunds.models import RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from refunds.services.settle import (
@@ -195,3 +200,28 @@ def test_a_refund_refused_on_its_first_payment_sends_nothing_more_and_fails_whol
 
 def first_allocation(refund):
     return refund.allocations.order_by("pk").first()
+
+
+class RecordingGateway:
+    """Notes, on each call, whether a database transaction was open around it."""
+
+    name = "recording"
+    calls: list[tuple[int, bool]] = []
+
+    def refund(self, payment, amount, idempotency_key):
+        from django.db import connection
+
+        RecordingGateway.calls.append((amount, connection.in_atomic_block))
+        return GatewayResult(reference=f"rec-{idempotency_key}")
+
+
+@pytest.mark.django_db(transaction=True)  # no test-wide transaction around the call
+def test_the_gateway_is_called_outside_any_database_transaction(settings):
+    settings.PAYMENT_GATEWAYS = {**settings.PAYMENT_GATEWAYS,
+                                 "recording": "tests.alerts.test_gateways.RecordingGateway"}
+    RecordingGateway.calls = []
+    sale = SaleFactory(lines=[(2, 1000)], gateway="recording")
+    refund = refund_create(sale_id=sale.pk).refund  # eager: settled after the commit
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    assert RecordingGateway.calls == [(refund.total, False)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from celery.signals import before_task_publish
 from django.core.management import call_command
 from django.db import transaction
 
@@ -88,17 +89,29 @@ def test_broker_down_for_an_online_refund_is_settled_by_retry_alerts(worker):
 
 def test_a_rolled_back_refund_produces_no_alert(worker):
     doomed, control = SaleFactory(lines=[(1, 1000)]), SaleFactory(lines=[(1, 1000)])
+    published: list[int] = []
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        refund_create(sale_id=doomed.pk, options=ALERT)
-        raise RuntimeError("something after the refund failed")
+    def record(sender=None, body=None, **_):
+        if sender == send_customer_alert.name:
+            published.append(body[0][0])  # protocol 2: (args, kwargs, embed)
 
-    assert not Refund.objects.filter(sale=doomed).exists()
-    assert not CustomerAlert.objects.exists()
-    refund = refund_create(sale_id=control.pk, options=ALERT).refund
-    wait_for(lambda: worker.emails() and all_alerts_sent(), what="the control alert")
-    time.sleep(QUIET)
-    control_alert = CustomerAlert.objects.get(refund=refund, channel="email")
+    before_task_publish.connect(record)
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            refund_create(sale_id=doomed.pk, options=ALERT)
+            raise RuntimeError("something after the refund failed")
+
+        assert not Refund.objects.filter(sale=doomed).exists()
+        assert not CustomerAlert.objects.exists()
+        assert published == []  # nothing was even queued for the rolled-back refund
+        refund = refund_create(sale_id=control.pk, options=ALERT).refund
+        wait_for(lambda: worker.emails() and all_alerts_sent(), what="the control alert")
+        time.sleep(QUIET)
+    finally:
+        before_task_publish.disconnect(record)
+    control_alerts = CustomerAlert.objects.filter(refund=refund)
+    assert sorted(published) == sorted(a.pk for a in control_alerts)
+    control_alert = control_alerts.get(channel="email")
     assert worker.alert_ids_emailed() == [control_alert.pk]
 
 
