@@ -96,6 +96,10 @@ def envelope_exception_handler(exc, context):
 
     logger.exception("Unhandled error in API view %s", context.get("view"))
     set_rollback()
-    return Response(
+    response = Response(
         failure(500, "Internal server error; it has been logged.", "server_error"), status=500
     )
+    # Logged just above, with its traceback: django.request's "Internal Server Error"
+    # line (django.utils.log.log_response) would be the same error a second time.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

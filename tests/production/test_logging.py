@@ -10,6 +10,7 @@ import logging
 import pytest
 from django.http import HttpResponse
 from django.urls import path
+from rest_framework.views import APIView
 
 from backoffice.logging import (
     JsonFormatter,
@@ -30,7 +31,22 @@ def _failing_view(request):
     raise RuntimeError("boom")
 
 
-urlpatterns = [path("log/", _logging_view), path("fail/", _failing_view)]
+class _FailingApiView(APIView):
+    """An API view (the envelope's exception handler) that fails unexpectedly."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    def get(self, request):
+        raise RuntimeError("api boom")
+
+
+urlpatterns = [
+    path("log/", _logging_view),
+    path("fail/", _failing_view),
+    path("api/fail/", _FailingApiView.as_view()),
+]
 
 
 @pytest.fixture
@@ -114,6 +130,20 @@ def test_an_error_is_logged_once_with_its_traceback_on_one_line(client, json_lin
     assert errors[0]["request_id"] == "req-500"
     assert "Traceback" in errors[0]["exc"]
     assert "RuntimeError: boom" in errors[0]["exc"]
+
+
+@pytest.mark.urls(__name__)
+def test_an_api_error_is_logged_once_with_its_traceback(client, json_lines):
+    """The API's exception handler logs the error with its traceback; django.request must
+    not log the same 500 again as "Internal Server Error" (without the traceback)."""
+    response = client.get("/api/fail/", HTTP_X_REQUEST_ID="req-api-500")
+    assert response.status_code == 500
+    assert response.json()["code"] == "server_error"
+    errors = [line for line in json_lines() if line["level"] == "ERROR"]
+    assert [line["logger"] for line in errors] == ["backoffice.api"]
+    assert errors[0]["request_id"] == "req-api-500"
+    assert "Traceback" in errors[0]["exc"]
+    assert "RuntimeError: api boom" in errors[0]["exc"]
 
 
 def test_log_context_puts_refund_and_sale_ids_on_every_line(json_lines):
