@@ -3,7 +3,8 @@
 With nothing set the app runs on its embedded defaults: SQLite (IMMEDIATE transactions,
 WAL, busy timeout), Celery tasks run eagerly, email printed to the console. DEBUG is on
 only for that embedded run; a production deployment sets SECRET_KEY, DATABASE_URL and
-CELERY_BROKER_URL and gets DEBUG off.
+CELERY_BROKER_URL and gets DEBUG off. In production (DEBUG off, not under the test suite)
+start-up fails without any of the three, and with a placeholder or short SECRET_KEY.
 """
 
 import os
@@ -42,13 +43,37 @@ PRODUCTION = not DEBUG and not TESTING
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not (DEBUG or EMBEDDED or env_bool("TESTING", False)):
+    if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set outside the embedded run.")
     SECRET_KEY = "embedded-insecure-key-do-not-use-in-production"
+# A key copied from an example file, or a short one, signs sessions anybody could forge.
+_SECRET_KEY_PLACEHOLDERS = ("change-me", "change_me", "changeme", "replace", "django-insecure-")
+if PRODUCTION and (
+    len(SECRET_KEY) < 32 or SECRET_KEY.strip().lower().startswith(_SECRET_KEY_PLACEHOLDERS)
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a placeholder or shorter than 32 characters; set it to 50 or more "
+        "random characters, e.g. the output of "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(64))'."
+    )
+# Production never falls back to the embedded run's SQLite file or in-process tasks.
+if PRODUCTION and not DATABASE_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set in production (postgres://user:password@host:5432/name); "
+        "the SQLite file is only for the embedded run."
+    )
+if PRODUCTION and not CELERY_BROKER_URL:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be set in production (redis://host:6379/0 or amqp://...); "
+        "without a broker, tasks would run inside the web requests."
+    )
 # Rotation: the new key in SECRET_KEY, the old one(s) here until sessions have moved on.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+# Django's test client's host only outside production (tests may still set it explicitly).
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" + ("" if PRODUCTION else ",testserver")
+)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 SHOP_NAME = os.environ.get("SHOP_NAME", "Demo Shop")
@@ -115,14 +140,31 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
-    # Server-side binding with prepared statements: PostgreSQL parses and plans each of
-    # the services' statements once per connection instead of once per execution. Off
-    # behind a pooler in transaction mode (PgBouncer < 1.21), which can't keep them.
-    if env_bool("DB_PREPARED_STATEMENTS", True):
-        DATABASES["default"].setdefault("OPTIONS", {}).update(
-            server_side_binding=True,
-            prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "2")),
+    _postgres = DATABASES["default"]["ENGINE"] in (
+        "django.db.backends.postgresql",
+        "django.contrib.gis.db.backends.postgis",
+    )
+    if PRODUCTION and not _postgres:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be a PostgreSQL URL in production (postgres://...): the "
+            "refund rules rely on its constraints and row locks."
         )
+    if _postgres:
+        _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+        # libpq's connect_timeout (seconds): a database host that drops packets fails a
+        # connection (and /readyz answers 503) within seconds, not after the kernel's TCP
+        # timeout of minutes. A connect_timeout in DATABASE_URL's query string wins.
+        _db_options.setdefault(
+            "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
+        )
+        # Server-side binding with prepared statements: PostgreSQL parses and plans each
+        # of the services' statements once per connection instead of once per execution.
+        # Off behind a pooler in transaction mode (PgBouncer < 1.21), which can't keep them.
+        if env_bool("DB_PREPARED_STATEMENTS", True):
+            _db_options.update(
+                server_side_binding=True,
+                prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "2")),
+            )
 else:
     DATABASES = {
         "default": {
@@ -176,9 +218,11 @@ AXES_HTTP_RESPONSE_CODE = 429
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_ip"
 
-# Sessions on a shared back-office PC: gone when the browser closes, and at most
-# SESSION_COOKIE_AGE seconds (8 hours, one shift) in any case.
-SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
+# Sessions on a shared back-office PC: gone when the browser closes, and after
+# SESSION_COOKIE_AGE seconds (2 hours) without a request. Every request saves the
+# session, which moves its expiry on: an idle timeout, not a cap on a working session.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(2 * 3600)))
+SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
 
 LANGUAGE_CODE = "en-gb"
@@ -278,8 +322,10 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.console.EmailBackend",
 )
 
-# Celery: eager (in-process) when no broker is configured.
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Celery: eager (in-process) only without a broker, which production refuses (above):
+# the embedded run, the test suite without a broker (tests/conftest.py makes the test
+# session eager anyway; tests/alerts start a real worker), a DEBUG run without Redis.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL and (EMBEDDED or TESTING or DEBUG)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = None

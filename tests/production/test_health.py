@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 
@@ -43,16 +45,41 @@ def test_readyz_answers_200_when_database_and_broker_are_up(client):
 
 
 def test_readyz_answers_503_naming_the_database_when_it_is_unreachable():
-    port = closed_port()
+    # A broker URL as in production (nothing listens there either): the database is
+    # checked first and named, whatever the broker does.
     result = _readyz_in_a_process(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/nowhere",
-        CELERY_BROKER_URL="",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/nowhere",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port()}/0",
     )
     assert result["status"] == 503
     assert result["body"]["status"] == "unavailable"
-    assert result["body"]["failed"] == ["database"]
+    assert result["body"]["failed"][0] == "database"
     assert result["body"]["checks"]["database"]["ok"] is False
-    assert result["body"]["checks"]["database"]["error"]
+    assert "connection" in result["body"]["checks"]["database"]["error"].lower()
+
+
+@pytest.fixture
+def silent_database():
+    """A TCP port that accepts connections and never answers, like a database host
+    whose replies are dropped: without a connect timeout, libpq would wait for ever."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"postgres://postgres@127.0.0.1:{sock.getsockname()[1]}/silent"
+
+
+def test_readyz_answers_503_within_the_connect_timeout_when_the_database_is_silent(
+    silent_database,
+):
+    started = time.monotonic()
+    result = _readyz_in_a_process(
+        DATABASE_URL=silent_database, DB_CONNECT_TIMEOUT="2", CELERY_BROKER_URL=""
+    )
+    elapsed = time.monotonic() - started
+    assert result["status"] == 503
+    assert result["body"]["failed"] == ["database"]
+    assert "timeout" in result["body"]["checks"]["database"]["error"].lower()
+    assert elapsed < 15, f"/readyz took {elapsed:.1f}s"
 
 
 def test_readyz_answers_503_naming_the_broker_when_it_is_unreachable(tmp_path):

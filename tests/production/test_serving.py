@@ -71,9 +71,9 @@ def gunicorn_server(tmp_path, collected_static):
         ALLOWED_HOSTS="127.0.0.1",
         WEB_CONCURRENCY="1",
         PORT=str(port),
-        CELERY_BROKER_URL="",
-        DATABASE_URL="",
-        SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+        # Production refuses to start without both; nothing served here touches them.
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/unused",
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port()}/0",
         STATIC_ROOT=str(collected_static),
     )
     with log_path.open("w") as log_file:
