@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from sales.models import CancelReason, Payment, Sale, SaleLine
+from sales.models import CURRENCY_PATTERN, CancelReason, Payment, Sale, SaleLine
 
 
 def _choices_check(name: str, field: str, values: list[str]):
@@ -108,6 +108,19 @@ class Refund(models.Model):
             _choices_check("refund_source_valid", "source", Source.values),
             _choices_check("refund_reason_valid", "reason", ALL_REASONS),
             models.CheckConstraint(
+                condition=(Q(type="cancellation") & Q(reason__in=CancelReason.values))
+                | (~Q(type="cancellation") & Q(reason__in=RefundReason.values)),
+                name="refund_reason_matches_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=CURRENCY_PATTERN), name="refund_currency_iso_code"
+            ),
+            # A store-balance refund moves no money through a gateway.
+            models.CheckConstraint(
+                condition=~Q(type="balance_refund") | Q(online=False),
+                name="refund_balance_refund_offline",
+            ),
+            models.CheckConstraint(
                 condition=Q(
                     lines_amount__gte=0, tax_amount__gte=0, processing_fee__gte=0,
                     reseller_fee__gte=0, shipping_fee__gte=0, total__gte=0, units__gte=0,
@@ -122,8 +135,9 @@ class Refund(models.Model):
                 ),
                 name="refund_total_adds_up",
             ),
+            # external_id first: lookups by external id alone use this index too.
             models.UniqueConstraint(
-                fields=["import_source", "external_id"],
+                fields=["external_id", "import_source"],
                 condition=Q(external_id__isnull=False),
                 name="refund_external_id_unique_per_source",
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import CharField, F, Q, Value
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Concat, LPad
 
 
@@ -87,7 +87,29 @@ class CancelReason(models.TextChoices):
 
 
 # A sale's number is drawn from its primary key: unique, gap-tolerant, never max()+1.
-SALE_NUMBER = Concat(Value("S-"), LPad(Cast("id", CharField()), 6, Value("0")))
+# Padded to at least six digits, never cut: S-000123, S-999999, S-1000000. (LPAD alone
+# truncates to its length, which turned S-1000000 into S-100000, a duplicate.)
+SALE_NUMBER_DIGITS = 6
+# ISO 4217 alphabetic code; the services upper-case and check it, the database backs it.
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+def sale_number(pk: int) -> str:
+    """The number of the sale with this primary key (the same as SALE_NUMBER in SQL)."""
+    return f"S-{pk:0{SALE_NUMBER_DIGITS}d}"
+
+
+_ID_TEXT = Cast("id", CharField())
+SALE_NUMBER = Concat(
+    Value("S-"),
+    Case(
+        When(id__lt=10**SALE_NUMBER_DIGITS,
+             then=LPad(_ID_TEXT, SALE_NUMBER_DIGITS, Value("0"))),
+        default=_ID_TEXT,
+        output_field=CharField(),
+    ),
+    output_field=CharField(),
+)
 
 
 class Sale(models.Model):
@@ -149,6 +171,9 @@ class Sale(models.Model):
             _choices_check("sale_kind_valid", "kind", SaleKind),
             _choices_check("sale_channel_valid", "channel", SaleChannel),
             _choices_check("sale_status_valid", "status", SaleStatus),
+            models.CheckConstraint(
+                condition=Q(currency__regex=CURRENCY_PATTERN), name="sale_currency_iso_code"
+            ),
             models.CheckConstraint(
                 condition=Q(cancel_reason="") | Q(cancel_reason__in=CancelReason.values),
                 name="sale_cancel_reason_valid",

@@ -1,4 +1,10 @@
-"""Writes for sales: make a sale, record a payment. One transaction each."""
+"""Writes for sales: make a sale, record a payment. One transaction each.
+
+Row locks, in the one order every writer follows (sales/selectors.py takes the first
+three): the sale, its lines by pk, its payments by pk, then the products whose stock
+moves, by pk (`stock_move`). A writer that touches several products locks them all,
+in pk order, before updating any, so two writers never wait on each other in a cycle.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from backoffice.errors import (
 from backoffice.money import spread, tax_on
 
 from .models import (
+    CURRENCY_PATTERN,
     SALE_NUMBER,
     Customer,
     Payment,
@@ -32,10 +39,11 @@ from .models import (
     SaleKind,
     SaleLine,
     SaleStatus,
+    sale_number,
 )
 from .selectors import sale_lock
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(CURRENCY_PATTERN)
 
 
 @dataclass
@@ -181,10 +189,16 @@ def _move_stock(lines: Iterable[SaleLine], sign: int) -> None:
 
 
 def stock_move(per_product: Mapping[int, int], sign: int) -> None:
+    """Add sign × quantity to each product's stock. The caller's transaction holds the
+    sale's lock; the products are locked here, last, in pk order (see the top of this
+    module): an UPDATE alone would lock them in whatever order the scan meets them."""
     if not per_product:
         return
+    ids = sorted(per_product)
+    list(Product.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+         .values_list("pk", flat=True))
     delta = Case(*[When(pk=pk, then=Value(sign * q)) for pk, q in per_product.items()])
-    Product.objects.filter(pk__in=list(per_product)).update(stock=F("stock") + delta)
+    Product.objects.filter(pk__in=ids).update(stock=F("stock") + delta)
 
 
 @transaction.atomic
@@ -192,7 +206,7 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
     """Make a sale with its lines (and payments already taken). Takes stock unless a quote."""
     errors: dict[str, list[str]] = {}
     currency = (data.currency or "").upper()
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):
         errors["currency"] = ["Currency must be an ISO 4217 code such as GBP."]
     if data.kind not in SaleKind.values:
         errors["kind"] = [f"Kind must be one of {', '.join(SaleKind.values)}."]
@@ -261,7 +275,7 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
             ) from exc
         raise
     Sale.objects.filter(pk=sale.pk).update(number=SALE_NUMBER)
-    sale.number = f"S-{sale.pk:06d}"
+    sale.number = sale_number(sale.pk)
     for line in lines:
         line.sale = sale
     SaleLine.objects.bulk_create(lines)

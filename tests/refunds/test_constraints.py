@@ -63,3 +63,59 @@ def test_refund_total_must_add_up(paid_sale):
     refund_create(sale_id=paid_sale.pk)
     refuse(Refund.objects.all(), total=F("total") + 1)
     refuse(Refund.objects.all(), reason="bogus")
+
+
+def test_currency_must_be_an_iso_code_on_sales_and_refunds(paid_sale):
+    from refunds.services import refund_create
+
+    sales = Sale.objects.filter(pk=paid_sale.pk)
+    for bad in ("gbp", "GB", "G1P", ""):
+        refuse(sales, currency=bad)
+    sales.update(currency="EUR")  # any three capitals
+    refund_create(sale_id=paid_sale.pk, items={paid_sale.lines.get().pk: 1})
+    refunds = Refund.objects.all()
+    refuse(refunds, currency="eur")
+    refuse(refunds, currency="E1R")
+    assert refunds.get().currency == "EUR"
+
+
+def test_a_balance_refund_is_never_online(paid_sale):
+    from refunds.services import RefundOptions, refund_create
+
+    line = paid_sale.lines.get()
+    refund_create(sale_id=paid_sale.pk, items={line.pk: 1})
+    refund_create(sale_id=paid_sale.pk, items={line.pk: 1},
+                  options=RefundOptions(type="balance_refund"))
+    balance = Refund.objects.filter(type="balance_refund")
+    assert balance.get().online is False
+    refuse(balance, online=True)
+    Refund.objects.filter(type="refund").update(online=True)  # allowed for a refund
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Refund.objects.create(sale=paid_sale, type="balance_refund", online=True, currency="GBP")
+
+
+def test_a_refund_reason_must_fit_its_type(paid_sale):
+    from refunds.services import refund_create, sale_cancel
+
+    line = paid_sale.lines.get()
+    refund_create(sale_id=paid_sale.pk, items={line.pk: 1})
+    refunds = Refund.objects.filter(type="refund")
+    refuse(refunds, reason="fraud")  # a cancel reason
+    refunds.update(reason="other")  # in both lists
+    other = SaleFactory()
+    sale_cancel(sale_id=other.pk, reason="inventory")
+    cancellation = Refund.objects.filter(type="cancellation")
+    assert cancellation.get().reason == "inventory"
+    refuse(cancellation, reason="damaged")  # a refund reason
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Refund.objects.create(sale=other, type="cancellation", reason="not_received",
+                              currency="GBP", online=False)
+
+
+def test_refund_external_id_index_leads_with_the_external_id():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Refund._meta.db_table)
+    unique = constraints["refund_external_id_unique_per_source"]
+    assert unique["unique"] and unique["columns"] == ["external_id", "import_source"]
