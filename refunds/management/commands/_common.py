@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 
 from backoffice.errors import DomainError
 from backoffice.money import format_money
+from refunds.models import Refund
 from refunds.services import RefundPlan
 from sales.selectors import sale_resolve_id
 
@@ -48,6 +49,32 @@ def plan_lines(plan: RefundPlan) -> list[str]:
     return out
 
 
+def refund_lines(refund: Refund) -> list[str]:
+    """A refund as written, in the same `key: value` lines as plan_lines."""
+    sale = refund.sale
+    out = [f"sale: {sale.number} (id {sale.pk}, {sale.status})"]
+    for rl in refund.lines.all():
+        out.append(
+            f"line: {rl.sale_line_id} {rl.sale_line.description!r} quantity {rl.quantity} "
+            f"amount {rl.amount} tax {rl.tax_amount}"
+        )
+    out.append(
+        f"fees: processing {refund.processing_fee} reseller {refund.reseller_fee} "
+        f"shipping {refund.shipping_fee}"
+    )
+    for a in refund.allocations.all():
+        way = "online" if a.online else "offline"
+        out.append(f"payment: {a.payment_id} {a.payment.method} {a.amount} {way}")
+    out.append(f"total: {refund.total} ({format_money(refund.total, refund.currency)})")
+    return out
+
+
 def domain_error(exc: DomainError) -> CommandError:
-    details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.extra.items())
-    return CommandError(f"{exc.code}: {exc.message}" + (f" ({details})" if details else ""))
+    """`code: sentence`, plus the field details the sentence does not already say."""
+    details = []
+    for field, messages in exc.extra.items():
+        new = [m for m in messages if str(m) not in exc.message]
+        if new and f"{field}: {' '.join(new)}" not in exc.message:
+            details.append(f"{field}: {' '.join(new)}")
+    suffix = f" ({'; '.join(details)})" if details else ""
+    return CommandError(f"{exc.code}: {exc.message}{suffix}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from backoffice.errors import DomainError
 from refunds.models import Source
 from refunds.services import sale_cancel, sale_cancel_preview
 from sales.models import CancelReason
 
-from ._common import domain_error, plan_lines, resolve_actor, resolve_sale
+from ._common import domain_error, plan_lines, refund_lines, resolve_actor, resolve_sale
 
 
 class Command(BaseCommand):
@@ -30,16 +30,18 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         sale_id = resolve_sale(opts["sale"])
         try:
-            plan = sale_cancel_preview(sale_id=sale_id, restock=opts["restock"],
-                                       reason=opts["reason"], note=opts["note"])
-            if plan is None:
-                self.stdout.write("already cancelled: nothing to do")
-                return
-            for line in plan_lines(plan):
-                self.stdout.write(line)
             if not opts["commit"]:
+                plan = sale_cancel_preview(sale_id=sale_id, restock=opts["restock"],
+                                           reason=opts["reason"], note=opts["note"])
+                if plan is None:
+                    self.stdout.write("already cancelled: nothing to do")
+                    return
+                for line in plan_lines(plan):
+                    self.stdout.write(line)
                 self.stdout.write("dry run: nothing written (add --commit to cancel)")
                 return
+            # sale_cancel checks everything under the sale's lock; a sale already
+            # cancelled is no error (it does nothing more).
             result = sale_cancel(
                 sale_id=sale_id, reason=opts["reason"], note=opts["note"],
                 restock=opts["restock"], alert_customer=opts["alert_customer"],
@@ -47,5 +49,22 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise domain_error(exc) from exc
-        refund = f" refund {result.refund.pk} total {result.refund.total}" if result.refund else ""
-        self.stdout.write(f"cancelled: {result.sale.number}{refund}")
+        if result.already:
+            self.stdout.write("already cancelled: nothing to do")
+            return
+        refund = result.refund
+        if refund is None:
+            sale = result.sale
+            self.stdout.write(f"sale: {sale.number} (id {sale.pk}, {sale.status})")
+            self.stdout.write(f"cancelled: {sale.number} nothing was paid, no refund")
+            return
+        # An online refund may already have been settled (eager tasks): say how it ended.
+        refund.refresh_from_db(fields=["status", "settled_at", "failure_reason"])
+        result.sale.refresh_from_db(fields=["status"])
+        for line in refund_lines(refund):
+            self.stdout.write(line)
+        self.stdout.write(f"cancelled: {result.sale.number} refund {refund.pk} "
+                          f"total {refund.total} status {refund.status}")
+        if refund.status == "failed":
+            raise CommandError(f"refund_failed: {refund.failure_reason} "
+                               f"(sale {result.sale.number} is not cancelled)")

@@ -1,6 +1,7 @@
 """refund_sale SALE [--item LINE_ID:QTY ...] [options] [--commit]
 
-Prints what would be refunded; writes only with --commit.
+Prints what would be refunded; writes only with --commit, and then prints what it wrote.
+Run again with the same --idempotency-key, it replays the first refund (exit 0).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from backoffice.errors import DomainError
 from refunds.models import RefundReason, RefundType, Source
 from refunds.services import RefundOptions, refund_create, refund_preview
 
-from ._common import domain_error, plan_lines, resolve_actor, resolve_sale
+from ._common import domain_error, plan_lines, refund_lines, resolve_actor, resolve_sale
 
 
 def pair(text: str) -> tuple[int, int]:
@@ -68,12 +69,14 @@ class Command(BaseCommand):
             expected_refunded_amount=opts["expected_refunded_amount"],
         )
         try:
-            plan = refund_preview(**kwargs)
-            for line in plan_lines(plan):
-                self.stdout.write(line)
             if not opts["commit"]:
+                for line in plan_lines(refund_preview(**kwargs)):
+                    self.stdout.write(line)
                 self.stdout.write("dry run: nothing written (add --commit to refund)")
                 return
+            # No preview first: refund_create checks everything under the sale's lock, and
+            # a repeat with the same --idempotency-key must replay the first refund, not
+            # fail because the first one left nothing to refund.
             result = refund_create(
                 **kwargs, idempotency_key=opts["idempotency_key"],
                 actor=resolve_actor(opts["user"]), source=Source.COMMAND,
@@ -81,6 +84,9 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise domain_error(exc) from exc
         refund = result.refund
+        refund.sale.refresh_from_db(fields=["status"])  # as it is now (replay, settlement)
+        for line in refund_lines(refund):
+            self.stdout.write(line)
         verb = "replayed" if result.replayed else "refunded"
         self.stdout.write(f"{verb}: refund {refund.pk} total {refund.total} status {refund.status}")
         if refund.status == "failed":

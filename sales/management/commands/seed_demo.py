@@ -1,16 +1,22 @@
-"""seed_demo [--sales N]: realistic demo data and the staff logins to try it with.
+"""seed_demo [--sales N] [--demo-passwords]: realistic demo data and staff logins.
 
 Idempotent: run it twice and nothing is duplicated. `--sales N` tops the bulk sales up
 to N with bulk inserts (amounts computed by the same rules as sale_create).
+
+The logins get the well-known password `backoffice-demo` only in the embedded run
+(DEBUG on) or with `--demo-passwords`; anywhere else each user gets a fresh random
+password, printed once, so a demo superuser is never an open door.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import secrets
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -27,16 +33,17 @@ from sales.models import (
     SaleChannel,
     SaleKind,
     SaleLine,
+    sale_number,
 )
 from sales.services import CustomerInput, LineInput, SaleInput, sale_create
 
 DEMO_PASSWORD = "backoffice-demo"
 USERS = [
-    # username, superuser, group
-    ("admin", True, None),
-    ("clerk", False, "Refund clerks"),
-    ("supervisor", False, "Supervisors"),
-    ("viewer", False, None),
+    # username, superuser, group, what it is for
+    ("admin", True, None, "superuser"),
+    ("clerk", False, "Refund clerks", "Refund clerks: view sales, refund"),
+    ("supervisor", False, "Supervisors", "Supervisors: refund and cancel"),
+    ("viewer", False, None, "staff without refund or cancel permission"),
 ]
 PRODUCTS = [
     ("MUG-1", "Stoneware mug", 1200), ("TEE-M", "Organic tee, M", 2400),
@@ -70,10 +77,20 @@ class Command(BaseCommand):
         parser.add_argument("--sales", type=int, default=0,
                             help="top the bulk-generated sales up to N (bulk inserts)")
         parser.add_argument("--batch", type=int, default=5000)
+        parser.add_argument(
+            "--demo-passwords", action="store_true",
+            help=f"give every login the password {DEMO_PASSWORD!r} even with DEBUG off "
+                 "(default there: a random password per user, printed once)",
+        )
 
     def handle(self, *args, **opts):
         rng = random.Random(20261123)
-        self.users()
+        shared = settings.DEBUG or opts["demo_passwords"]
+        passwords = {
+            username: DEMO_PASSWORD if shared else secrets.token_urlsafe(12)
+            for username, *_ in USERS
+        }
+        self.users(passwords)
         products = self.products()
         customers = self.customers()
         if not Sale.objects.filter(external_id="DEMO-0001").exists():
@@ -81,21 +98,25 @@ class Command(BaseCommand):
         if opts["sales"]:
             self.bulk_sales(rng, opts["sales"], opts["batch"], products, customers)
         self.stdout.write("")
-        self.stdout.write(f"Staff logins (password for all: {DEMO_PASSWORD}):")
-        self.stdout.write("  admin       superuser")
-        self.stdout.write("  clerk       Refund clerks: view sales, refund")
-        self.stdout.write("  supervisor  Supervisors: refund and cancel")
-        self.stdout.write("  viewer      staff without refund or cancel permission")
-        self.stdout.write(f"login: admin / {DEMO_PASSWORD}")
+        if shared:
+            self.stdout.write(f"Staff logins (password for all: {DEMO_PASSWORD}):")
+            for username, _, _, what in USERS:
+                self.stdout.write(f"  {username:<11} {what}")
+        else:
+            self.stdout.write("Staff logins (random passwords, shown only now; run again "
+                              "for new ones):")
+            for username, _, _, what in USERS:
+                self.stdout.write(f"  {username:<11} {passwords[username]:<17} {what}")
+        self.stdout.write(f"login: admin / {passwords['admin']}")
 
-    def users(self) -> None:
+    def users(self, passwords: dict[str, str]) -> None:
         User = get_user_model()
-        for username, superuser, group in USERS:
+        for username, superuser, group, _what in USERS:
             user, _ = User.objects.get_or_create(username=username,
                                                  defaults={"email": f"{username}@example.com"})
             user.is_staff = True
             user.is_superuser = superuser
-            user.set_password(DEMO_PASSWORD)
+            user.set_password(passwords[username])
             user.save()
             if group:
                 user.groups.add(Group.objects.get_or_create(name=group)[0])
@@ -247,7 +268,7 @@ class Command(BaseCommand):
             with raw.copy(f"COPY sales_sale ({cols}) FROM STDIN") as copy:
                 for sid, (s, _) in zip(sale_ids, rows, strict=True):
                     copy.write_row((
-                        sid, f"S-{sid:06d}", SaleKind.RECEIPT, s["channel"], s["external_id"],
+                        sid, sale_number(sid), SaleKind.RECEIPT, s["channel"], s["external_id"],
                         s["customer_id"], "GBP", 0, 0, 0, 0, s["subtotal"], s["tax_total"],
                         s["total"], s["units"], s["total"], 0, 0, 0, 0, 0, "paid", "", "",
                         s["created_at"], s["created_at"], s["created_at"],
