@@ -53,6 +53,8 @@ def _cancel_plan(locked: LockedSale, *, restock: bool, alert_customer: bool,
         return None
     if sale.amount_refunded > 0 or sale.refunded_units > 0:
         raise SaleNotCancellableError(
+            f"Sale {sale.number} is already refunded in full and cannot be cancelled."
+            if sale.status == SaleStatus.REFUNDED else
             f"Sale {sale.number} is already partly refunded and cannot be cancelled; "
             "refund the rest instead."
         )
@@ -124,7 +126,6 @@ def sale_cancel(
             if sale.amount_paid > 0:
                 refund = refund_write(plan, refund_type=RefundType.CANCELLATION, actor=actor,
                                       source=source, alert_event=AlertEvent.SALE_CANCELLED)
-                _save_sale(plan)
             else:
                 # A quote or an unpaid invoice is simply cancelled: no refund, no money.
                 if restock and sale.kind != SaleKind.QUOTE:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -412,7 +412,6 @@ def refund_create(
                 idempotency_key=idempotency_key, request_hash=fingerprint,
                 external_id=external_id, import_source=import_source,
             )
-            _save_sale(plan)
     except IntegrityError as exc:
         raise _integrity_error(exc, idempotency_key) from exc
     if refund.status == RefundStatus.PENDING:
@@ -440,27 +439,32 @@ def _integrity_error(exc: IntegrityError, idempotency_key: str | None) -> Domain
     )
 
 
+def _sale_changes(plan: RefundPlan) -> tuple[dict[str, int], dict[str, Any]]:
+    """Move the in-memory sale's counters and status to include this refund; return the
+    same as (counter deltas, new values) for the UPDATE."""
+    sale = plan.sale
+    deltas = {
+        "amount_refunded": plan.total, "refunded_units": plan.units,
+        "refunded_processing_fee": plan.processing_fee,
+        "refunded_reseller_fee": plan.reseller_fee,
+        "refunded_shipping_fee": plan.shipping_fee,
+    }
+    for name, delta in deltas.items():
+        setattr(sale, name, getattr(sale, name) + delta)
+    sale.status = sale.compute_status()
+    values = {
+        "status": sale.status, "cancelled_at": sale.cancelled_at,
+        "cancel_reason": sale.cancel_reason, "cancel_note": sale.cancel_note,
+        "cancelled_by_id": sale.cancelled_by_id, "updated_at": timezone.now(),
+    }
+    return deltas, values
+
+
 def _save_sale(plan: RefundPlan) -> None:
     """Move the sale's counters and status to include this refund."""
-    sale = plan.sale
-    sale.amount_refunded += plan.total
-    sale.refunded_units += plan.units
-    sale.refunded_processing_fee += plan.processing_fee
-    sale.refunded_reseller_fee += plan.reseller_fee
-    sale.refunded_shipping_fee += plan.shipping_fee
-    sale.status = sale.compute_status()
-    Sale.objects.filter(pk=sale.pk).update(
-        amount_refunded=F("amount_refunded") + plan.total,
-        refunded_units=F("refunded_units") + plan.units,
-        refunded_processing_fee=F("refunded_processing_fee") + plan.processing_fee,
-        refunded_reseller_fee=F("refunded_reseller_fee") + plan.reseller_fee,
-        refunded_shipping_fee=F("refunded_shipping_fee") + plan.shipping_fee,
-        status=sale.status,
-        cancelled_at=sale.cancelled_at,
-        cancel_reason=sale.cancel_reason,
-        cancel_note=sale.cancel_note,
-        cancelled_by=sale.cancelled_by,
-        updated_at=timezone.now(),
+    deltas, values = _sale_changes(plan)
+    Sale.objects.filter(pk=plan.sale.pk).update(
+        **{name: F(name) + delta for name, delta in deltas.items()}, **values
     )
 
 
@@ -563,6 +567,11 @@ def _remember(instance: Any, relation: str, objs: list) -> None:
     instance._prefetched_objects_cache[relation] = qs
 
 
+# PostgreSQL writes a refund in one statement (write_pg.py); the ORM path is the
+# portable one (SQLite, the embedded default). Tests write the same refunds both ways.
+WRITE_IN_ONE_STATEMENT = True
+
+
 def refund_write(
     plan: RefundPlan,
     *,
@@ -575,7 +584,8 @@ def refund_write(
     import_source: str = "",
     alert_event: str | None = None,
 ) -> Refund:
-    """Write a planned refund and move every counter. The caller holds the sale's lock."""
+    """Write a planned refund, move every counter and the sale's. The caller holds the
+    sale's lock."""
     opts = plan.options
     sale = plan.sale
     pending = plan.online
@@ -585,17 +595,11 @@ def refund_write(
         idempotency_key=idempotency_key, request_hash=request_hash,
         external_id=external_id, import_source=import_source, now=now,
     )
-    refund.save(force_insert=True)
     refund_lines = [
         RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,
                    amount=pl.amount, tax_amount=pl.tax_amount)
         for pl in plan.lines
     ]
-    if refund_lines:
-        RefundLine.objects.bulk_create(refund_lines)
-    move_line_counters(plan.lines, +1)
-    if opts.restock:
-        restock_units(plan.lines, +1)
     allocations = [
         RefundPayment(
             refund=refund, payment=a.payment, amount=a.amount, online=a.online,
@@ -605,26 +609,70 @@ def refund_write(
         )
         for a in plan.allocations
     ]
-    # What was just written, as refund.lines.all() / .allocations.all() would read it: the
-    # API renders the new refund without reading it back (3 queries fewer per refund).
-    _remember(refund, "lines", refund_lines)
-    _remember(refund, "allocations", allocations)
-    if plan.allocations:
-        RefundPayment.objects.bulk_create(allocations)
-        move_payment_counters({a.payment.pk: a.amount for a in plan.allocations}, +1)
-    if refund_type == RefundType.BALANCE_REFUND:
-        Customer.objects.filter(pk=sale.customer_id).update(  # type: ignore[misc]  # _plan requires a customer
-            store_balance=F("store_balance") + plan.total
-        )
+    alerts: list[CustomerAlert] = []
     if opts.alert_customer:
         event = alert_event or (
             AlertEvent.SALE_REFUNDED if plan.empties_sale else AlertEvent.REFUND_CREATED
         )
         alerts = alerts_build(sale=sale, refund=refund, event=event)
+    balance = refund_type == RefundType.BALANCE_REFUND
+
+    if WRITE_IN_ONE_STATEMENT and connection.vendor == "postgresql":
+        from .write_pg import write_refund_postgres
+
+        stock: dict[int, int] = {}
+        if opts.restock:
+            for pl in plan.lines:
+                if pl.line.product_id:
+                    stock[pl.line.product_id] = stock.get(pl.line.product_id, 0) + pl.quantity
+        payments: dict[int, int] = {}
+        for a in plan.allocations:
+            payments[a.payment.pk] = payments.get(a.payment.pk, 0) + a.amount
+        sale_deltas, sale_values = _sale_changes(plan)
+        ids = write_refund_postgres(
+            refund=refund, lines=refund_lines, allocations=allocations, alerts=alerts,
+            line_deltas={pl.line.pk: (pl.quantity, pl.amount, pl.tax_amount)
+                         for pl in plan.lines},
+            stock_deltas=stock,
+            payment_deltas={pk: amount for pk, amount in payments.items() if amount},
+            balance_credit=(sale.customer_id, plan.total) if balance else None,
+            sale=sale, sale_deltas=sale_deltas, sale_values=sale_values,
+        )
+        refund.pk = ids.refund
+        refund._state.adding = False
+        for rows, new_ids in ((refund_lines, ids.lines), (allocations, ids.allocations),
+                              (alerts, ids.alerts)):
+            for obj, pk in zip(rows, new_ids, strict=True):
+                obj.pk = pk
+                obj.refund_id = refund.pk
+                obj._state.adding = False
+        for pl in plan.lines:
+            pl.line.refunded_quantity += pl.quantity
+            pl.line.refunded_amount += pl.amount
+            pl.line.refunded_tax += pl.tax_amount
+    else:
+        refund.save(force_insert=True)
+        if refund_lines:
+            RefundLine.objects.bulk_create(refund_lines)
+        move_line_counters(plan.lines, +1)
+        if opts.restock:
+            restock_units(plan.lines, +1)
+        if allocations:
+            RefundPayment.objects.bulk_create(allocations)
+            move_payment_counters({a.payment.pk: a.amount for a in plan.allocations}, +1)
+        if balance:
+            Customer.objects.filter(pk=sale.customer_id).update(
+                store_balance=F("store_balance") + plan.total
+            )
         if alerts:
             CustomerAlert.objects.bulk_create(alerts)
-            if not pending:
-                alerts_queue(alerts)
+        _save_sale(plan)
+    # What was just written, as refund.lines.all() / .allocations.all() would read it: the
+    # API renders the new refund without reading it back (3 queries fewer per refund).
+    _remember(refund, "lines", refund_lines)
+    _remember(refund, "allocations", allocations)
+    if alerts and not pending:
+        alerts_queue(alerts)
     if pending:
         from ..tasks import settle_refund
 
