@@ -20,7 +20,13 @@ from django.utils.html import format_html, format_html_join
 
 from backoffice.errors import DomainError
 from backoffice.money import format_money
-from sales.admin import CappedCountPaginator, OrderAdmin, ReadOnlyMixin, SaleAdmin
+from sales.admin import (
+    CappedCountPaginator,
+    OrderAdmin,
+    ReadOnlyMixin,
+    SaleAdmin,
+    short_datetime,
+)
 from sales.models import CancelReason, Order, Sale, SaleStatus
 
 from . import admin_alerts  # noqa: F401  (CustomerAlert's admin lives there)
@@ -35,6 +41,7 @@ from .admin_views import (
     import_view,
     refund_preview_view,
     refund_view,
+    refusable,
 )
 from .models import (
     CustomerAlert,
@@ -63,6 +70,15 @@ def _options(refund: Refund) -> str:
     return " · ".join(parts)
 
 
+def _how(allocations, currency: str, *, amounts: bool = False) -> str:
+    """Where the money goes back: "Card", or "Cash £10.00, Card £105.15"."""
+    if not amounts and len(allocations) == 1:
+        return allocations[0].payment.get_method_display()
+    return format_html_join(", ", "{} {}", ((a.payment.get_method_display(),
+                                             format_money(a.amount, currency))
+                                            for a in allocations))
+
+
 # -- a sale's refunds and alerts ----------------------------------------------------------
 
 
@@ -78,7 +94,8 @@ class RefundInline(ReadOnlyMixin, admin.TabularInline):
     show_change_link = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by")
+        # "sale": each row's header is str(refund), "Refund #13 of S-000008".
+        return super().get_queryset(request).select_related("sale", "created_by")
 
     @admin.display(description="refund")
     def refund_link(self, obj):
@@ -155,13 +172,13 @@ class SaleRefundsMixin(_SaleModelAdmin):
         ]
 
     def refund_page(self, request, object_id):
-        return refund_view(self, request, object_id)
+        return refusable(refund_view, self, request, object_id)
 
     def refund_preview_page(self, request, object_id):
-        return refund_preview_view(self, request, object_id)
+        return refusable(refund_preview_view, self, request, object_id)
 
     def cancel_page(self, request, object_id):
-        return cancel_view(self, request, object_id)
+        return refusable(cancel_view, self, request, object_id)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
@@ -237,6 +254,7 @@ class SaleRefundsMixin(_SaleModelAdmin):
                     row["problem"] = "Already cancelled: nothing will happen."
                 else:
                     row["gives_back"] = format_money(row["plan"].total, sale.currency)
+                    row["how"] = _how(row["plan"].allocations, sale.currency)
             except DomainError as error:
                 row["problem"] = error.message
             rows.append(row)
@@ -289,11 +307,7 @@ class SaleRefundsMixin(_SaleModelAdmin):
                                          else {}))
                 row["plan"] = plan
                 row["gives_back"] = format_money(plan.total, sale.currency)
-                row["how"] = format_html_join(
-                    ", ", "{} {}", ((a.payment.get_method_display(),
-                                     format_money(a.amount, sale.currency))
-                                    for a in plan.allocations),
-                )
+                row["how"] = _how(plan.allocations, sale.currency, amounts=True)
             except DomainError as error:
                 row["problem"] = error.message
             rows.append(row)
@@ -365,33 +379,68 @@ class BatchFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RefundLineInline(ReadOnlyMixin, admin.TabularInline):
+class RefundMoneyMixin:
+    """Money columns of the rows that belong to a refund, in the refund's currency."""
+
+    @admin.display(description="line")
+    def line_display(self, obj):
+        line = obj.sale_line
+        if line.sku:
+            return format_html('{} <span class="bo-muted">{}</span>', line.description,
+                               line.sku)
+        return line.description
+
+    @admin.display(description="amount (net)", ordering="amount")
+    def amount_display(self, obj):
+        return format_money(obj.amount, obj.refund.currency)
+
+    @admin.display(description="tax", ordering="tax_amount")
+    def tax_display(self, obj):
+        return format_money(obj.tax_amount, obj.refund.currency)
+
+    @admin.display(description="amount", ordering="amount")
+    def paid_back_display(self, obj):
+        return format_money(obj.amount, obj.refund.currency)
+
+    @admin.display(description="settled", ordering="settled_at")
+    def settled_display(self, obj):
+        return short_datetime(obj.settled_at)
+
+
+class RefundLineInline(RefundMoneyMixin, ReadOnlyMixin, admin.TabularInline):
     model = RefundLine
     extra = 0
-    fields = ["sale_line", "quantity", "amount", "tax_amount"]
+    fields = ["line_display", "quantity", "amount_display", "tax_display"]
     readonly_fields = cast("list[str]", fields)  # plain field names, no groups
+    verbose_name_plural = "What was given back"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("sale_line")
+        # Each row's header is str(refund_line) ("1 × Notebook A5"); money in the
+        # refund's currency.
+        return super().get_queryset(request).select_related("refund", "sale_line")
 
 
-class RefundPaymentInline(ReadOnlyMixin, admin.TabularInline):
+class RefundPaymentInline(RefundMoneyMixin, ReadOnlyMixin, admin.TabularInline):
     model = RefundPayment
     extra = 0
-    fields = ["payment", "amount", "online", "status", "gateway_reference", "attempts",
-              "last_error", "settled_at"]
+    fields = ["payment", "paid_back_display", "online", "status", "gateway_reference",
+              "attempts", "last_error", "settled_at"]
     readonly_fields = cast("list[str]", fields)  # plain field names, no groups
     verbose_name_plural = "How it was paid back"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("payment")
+        # Headers are str(allocation) ("£9.84 to Card (succeeded)"), the payment column
+        # str(payment) ("Card £105.15", in its sale's currency).
+        return super().get_queryset(request).select_related("refund", "payment__sale")
 
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "created_at", "sale_link", "type", "status_display",
-                    "total_display", "reason_display", "online", "source", "created_by",
-                    "batch_id", "credit_note"]
+    # Fits 1360 px: no id (the date links to the refund), created by and batch id are
+    # on the refund's page and stay filters / search.
+    list_display = ["created_display", "sale_link", "type", "status_display",
+                    "total_display", "reason_display", "online", "source", "credit_note"]
+    list_display_links = ["created_display"]
     list_filter = ["type", "status", ReasonFilter, "online", BatchFilter, "source",
                    "created_at"]
     search_fields = ["=sale__number", "=sale__external_id", "=external_id", "=batch_id",
@@ -406,13 +455,38 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     change_list_template = "admin/refunds/refund/change_list.html"  # + light date hierarchy
     change_form_template = "admin/refunds/refund/change_form.html"
     inlines = [RefundLineInline, RefundPaymentInline]
-    exclude = ["request_hash"]
+    fieldsets = [
+        (None, {"fields": ["sale_link", "type", "status_display", "total_display", "units",
+                           "reason_display", "note", "created_at", "created_by",
+                           "source"]}),
+        ("Amounts", {"fields": ["lines_amount_display", "tax_amount_display",
+                                "processing_fee_display", "reseller_fee_display",
+                                "shipping_fee_display", "total_display"]}),
+        ("Options as asked", {"fields": ["restock", "refund_processing_fee",
+                                         "refund_reseller_fee", "refund_shipping",
+                                         "alert_customer", "online"]}),
+        ("Settlement", {"fields": ["settled_at", "failure_reason"]}),
+        ("Import and batch", {"classes": ["collapse"],
+                              "fields": ["batch_id", "external_id", "import_source",
+                                         "returned_at", "withdrawn_at",
+                                         "idempotency_key"]}),
+    ]
+    readonly_fields = [
+        "sale_link", "type", "status_display", "total_display", "units", "reason_display",
+        "note", "created_at", "created_by", "source", "lines_amount_display",
+        "tax_amount_display", "processing_fee_display", "reseller_fee_display",
+        "shipping_fee_display", "restock", "refund_processing_fee", "refund_reseller_fee",
+        "refund_shipping", "alert_customer", "online", "settled_at", "failure_reason",
+        "batch_id", "external_id", "import_source", "returned_at", "withdrawn_at",
+        "idempotency_key",
+    ]
 
     class Media:
         css = {"all": ["backoffice/css/admin.css"]}
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Refund._meta.fields if f.name != "request_hash"]
+    def get_queryset(self, request):
+        # The page's title and breadcrumb are str(refund): "Refund #13 of S-000008".
+        return super().get_queryset(request).select_related("sale", "created_by")
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -424,10 +498,10 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ]
 
     def credit_note_page(self, request, object_id):
-        return credit_note_view(self, request, object_id)
+        return refusable(credit_note_view, self, request, object_id)
 
     def import_page(self, request):
-        return import_view(self, request)
+        return refusable(import_view, self, request)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = dict(extra_context or {})
@@ -435,6 +509,10 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
         extra_context["can_import"] = user.has_perm(REFUND_PERMISSION) and \
             user.has_perm("refunds.add_refundimport")
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, obj):
+        return short_datetime(obj.created_at)
 
     @admin.display(description="sale", ordering="sale")
     def sale_link(self, obj):
@@ -444,6 +522,26 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="total", ordering="total")
     def total_display(self, obj):
         return format_money(obj.total, obj.currency)
+
+    @admin.display(description="lines (net)")
+    def lines_amount_display(self, obj):
+        return format_money(obj.lines_amount, obj.currency)
+
+    @admin.display(description="tax")
+    def tax_amount_display(self, obj):
+        return format_money(obj.tax_amount, obj.currency)
+
+    @admin.display(description="processing fee")
+    def processing_fee_display(self, obj):
+        return format_money(obj.processing_fee, obj.currency)
+
+    @admin.display(description="reseller fee")
+    def reseller_fee_display(self, obj):
+        return format_money(obj.reseller_fee, obj.currency)
+
+    @admin.display(description="shipping")
+    def shipping_fee_display(self, obj):
+        return format_money(obj.shipping_fee, obj.currency)
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
@@ -462,23 +560,44 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(RefundLine)
-class RefundLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "refund", "sale_line", "quantity", "amount", "tax_amount"]
-    list_select_related = ["refund", "sale_line"]
+class RefundLineAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "refund", "line_display", "quantity", "amount_display",
+                    "tax_display"]
+    # str(refund) names the sale: refund__sale.
+    list_select_related = ["refund__sale", "sale_line"]
     search_fields = ["=refund__sale__number"]
     show_full_result_count = False
     paginator = CappedCountPaginator
+    fields = ["refund", "line_display", "quantity", "amount_display", "tax_display"]
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
+
+    class Media:
+        css = {"all": ["backoffice/css/admin.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("refund__sale", "sale_line")
 
 
 @admin.register(RefundPayment)
-class RefundPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "refund", "payment", "amount", "online", "status", "attempts",
-                    "settled_at"]
+class RefundPaymentAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "refund", "payment", "paid_back_display", "online", "status",
+                    "attempts", "settled_display"]
     list_filter = ["status", "online"]
-    list_select_related = ["refund", "payment"]
+    # str(refund) names the sale, str(payment) shows its amount in the sale's currency.
+    list_select_related = ["refund__sale", "payment__sale"]
     search_fields = ["=refund__sale__number", "=gateway_reference"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
+    fields = ["refund", "payment", "paid_back_display", "online", "status",
+              "gateway_reference", "attempts", "last_error", "created_at", "settled_at"]
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
+
+    class Media:
+        css = {"all": ["backoffice/css/admin.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("refund__sale", "payment__sale")
 
 
 @admin.register(RefundImport)
@@ -492,6 +611,7 @@ class RefundImportAdmin(ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["key", "response_status", "refund", "created_at"]
+    list_select_related = ["refund__sale"]  # str(refund) names the sale
     search_fields = ["=key"]
     show_full_result_count = False
     paginator = CappedCountPaginator

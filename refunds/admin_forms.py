@@ -84,14 +84,16 @@ class RefundForm(DomainErrorFormMixin, forms.Form):
                  (RefundType.BALANCE_REFUND, "Credit the customer's store balance")],
         initial=RefundType.REFUND,
     )
+    # Checkboxes come before their label: no colon after it (label_suffix="").
     restock = forms.BooleanField(
-        required=False, initial=True, label="Put the units back in stock"
+        required=False, initial=True, label="Put the units back in stock", label_suffix=""
     )
     alert_customer = forms.BooleanField(
-        required=False, initial=False, label="Tell the customer (email / SMS)"
+        required=False, initial=False, label="Tell the customer (email / SMS)",
+        label_suffix="",
     )
     online = forms.BooleanField(
-        required=False, initial=True,
+        required=False, initial=True, label_suffix="",
         label="Refund online through the payment's gateway",
         help_text="Payments with no gateway (cash, bank transfer) are always paid back offline.",
     )
@@ -230,9 +232,9 @@ class CancelForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text="For staff only; the customer never sees it.",
     )
-    restock = forms.BooleanField(required=False, initial=True,
+    restock = forms.BooleanField(required=False, initial=True, label_suffix="",
                                  label="Put the units back in stock")
-    alert_customer = forms.BooleanField(required=False, initial=False,
+    alert_customer = forms.BooleanField(required=False, initial=False, label_suffix="",
                                         label="Tell the customer (email / SMS)")
 
 
@@ -245,11 +247,11 @@ class CancelForm(forms.Form):
 class BulkRefundForm(forms.Form):
     """The options of "Refund selected sales in full" (its confirmation page)."""
 
-    restock = forms.BooleanField(required=False, initial=True,
+    restock = forms.BooleanField(required=False, initial=True, label_suffix="",
                                  label="Put the units back in stock")
-    alert_customer = forms.BooleanField(required=False, initial=False,
+    alert_customer = forms.BooleanField(required=False, initial=False, label_suffix="",
                                         label="Tell each customer (email / SMS)")
-    online = forms.BooleanField(required=False, initial=True,
+    online = forms.BooleanField(required=False, initial=True, label_suffix="",
                                 label="Refund online through each payment's gateway")
     reason = forms.ChoiceField(choices=RefundReason.choices,
                                initial=RefundReason.REQUESTED_BY_CUSTOMER)

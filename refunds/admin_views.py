@@ -3,17 +3,19 @@ note, import a file of refunds. Added to the admins with `get_urls()` and wrappe
 `admin_site.admin_view` (login, staff, CSRF, no caching).
 
 Each view parses the form, calls ONE service, renders. Permissions are checked here as
-well as in the templates: a staff member without them gets a 403 at the URL.
+well as in the templates: a staff member without them gets a 403 at the URL, the
+admin's own page (templates/403.html) saying so in plain words, with a way back.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -26,12 +28,36 @@ from backoffice.money import format_money
 from sales.models import CancelReason, Sale
 
 from .admin_forms import CancelForm, ImportUploadForm, RefundForm, minor_to_text
-from .models import Refund, RefundLine, RefundPayment, RefundReason
+from .models import Refund, RefundLine, RefundPayment, RefundReason, RefundStatus
 from .services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
 
 REFUND_PERMISSION = "refunds.add_refund"
 REASON_LABELS = {**dict(CancelReason.choices), **dict(RefundReason.choices)}
 CANCEL_PERMISSION = "sales.cancel_sale"
+# A refund form opened before the sale changed (someone else refunded it, or the same
+# form was sent twice): shown again with the sale's figures as they are now.
+STALE_FORM = ("The sale changed since you opened this page — check the figures and "
+              "confirm again.")
+
+
+def refusable(view, model_admin, request, *args):
+    """Run an admin page; a PermissionDenied renders the admin's 403 page."""
+    try:
+        return view(model_admin, request, *args)
+    except PermissionDenied:
+        return permission_denied_page(model_admin, request, *args)
+
+
+def permission_denied_page(model_admin, request, object_id=None):
+    """templates/403.html with the admin's context, linking back to the object's page
+    (the sale, the refund) or to the list."""
+    site = model_admin.admin_site
+    prefix = f"{site.name}:{model_admin.opts.app_label}_{model_admin.opts.model_name}"
+    back_url = reverse(f"{prefix}_changelist")
+    if object_id is not None and model_admin.has_view_permission(request):
+        back_url = reverse(f"{prefix}_change", args=[object_id])
+    context = {**site.each_context(request), "title": "Not allowed", "back_url": back_url}
+    return TemplateResponse(request, "403.html", context, status=403)
 
 
 def _sale_or_404(model_admin, request, object_id) -> Sale:
@@ -57,7 +83,8 @@ def _context(model_admin, request, sale: Sale | None, title: str, **extra) -> di
         "opts": model_admin.opts,
         "app_label": model_admin.opts.app_label,
         "title": title,
-        "subtitle": str(sale) if sale else None,
+        # The title names the sale ("Refund S-000123"): no subtitle repeating it.
+        "subtitle": None,
         "original": sale,
         "sale": sale,
         "sale_url": _sale_url(model_admin, sale) if sale else None,
@@ -78,6 +105,7 @@ def refund_view(model_admin, request, object_id):
         raise PermissionDenied
     sale = _sale_or_404(model_admin, request, object_id)
     lines, payments = _lines_and_payments(sale)
+    stale_from = None
     if request.method == "POST":
         form = RefundForm(request.POST, sale=sale, lines=lines, payments=payments)
         if form.is_valid():
@@ -86,10 +114,19 @@ def refund_view(model_admin, request, object_id):
                     **form.service_kwargs(), actor=request.user, source="admin"
                 )
             except DomainError as error:
-                form.add_domain_error(error)
-                model_admin.message_user(
-                    request, f"Nothing was refunded: {error.message}", messages.ERROR
-                )
+                if error.code == "stale_refund_state":
+                    # Not a dead end: the same entries again, against the sale as it is
+                    # now, so that a second confirm refunds (or is refused on its merits).
+                    stale_from = form.cleaned_data["expected_refunded_amount"]
+                    sale = _sale_or_404(model_admin, request, object_id)
+                    lines, payments = _lines_and_payments(sale)
+                    data = request.POST.copy()
+                    data["expected_refunded_amount"] = str(sale.amount_refunded)
+                    form = RefundForm(data, sale=sale, lines=lines, payments=payments)
+                    form.add_error(None, STALE_FORM)
+                else:
+                    # Shown once, on the form (on the row it names when it names one).
+                    form.add_domain_error(error)
             else:
                 refund = result.refund
                 model_admin.log_change(
@@ -116,6 +153,9 @@ def refund_view(model_admin, request, object_id):
     context = _context(
         model_admin, request, sale, f"Refund {sale}",
         form=form,
+        stale_from=(format_money(stale_from, sale.currency)
+                    if stale_from is not None and stale_from != sale.amount_refunded
+                    else None),
         line_rows=[(line, form[name]) for line, name in form.line_rows],
         fee_rows=[form[name] for name in form.fee_rows],
         payment_rows=[(p, form[name]) for p, name in form.payment_rows],
@@ -145,9 +185,12 @@ def refund_preview_view(model_admin, request, object_id):
             error = exc
             form.add_domain_error(exc)
     waiting = not form.is_bound or form.only_no_items
+    # A service error placed on the rows it names is shown there, not also as a whole.
+    placed = any(name != "__all__" for name in form.errors)
     html = render_to_string(
         "admin/sales/sale/refund_preview.html",
-        {"plan": plan, "form": form, "error": error, "waiting": waiting, "sale": sale },
+        {"plan": plan, "form": form, "error": error, "waiting": waiting, "sale": sale,
+         "placed": placed},
         request=request,
     )
     body = {"ok": plan is not None, "html": html}
@@ -178,10 +221,7 @@ def cancel_view(model_admin, request, object_id):
             result = sale_cancel(sale_id=sale.pk, **form.cancel_kwargs(),
                                  actor=request.user, source="admin")
         except DomainError as error:
-            form.add_error(None, error.message)
-            model_admin.message_user(
-                request, f"{sale} was not cancelled: {error.message}", messages.ERROR
-            )
+            form.add_error(None, error.message)  # shown once, on the page
         else:
             if not result.already:
                 model_admin.log_change(request, sale, f"Cancelled ({data['reason']}).")
@@ -201,6 +241,14 @@ def cancel_view(model_admin, request, object_id):
     return TemplateResponse(request, "admin/sales/sale/cancel.html", context)
 
 
+def refund_status_now(refund: Refund) -> str:
+    """A refund's status as stored now, in words. The cancel service returns before the
+    gateway settles the refund (on commit, maybe eagerly): the object it returned may
+    still say pending when the row already says succeeded, or failed."""
+    status = Refund.objects.filter(pk=refund.pk).values_list("status", flat=True).first()
+    return RefundStatus(status or refund.status).label.lower()
+
+
 def cancel_summary(result) -> str:
     sale = result.sale
     if result.already:
@@ -210,7 +258,7 @@ def cancel_summary(result) -> str:
     refund = result.refund
     return (
         f"{sale}: cancelled; {format_money(refund.total, refund.currency)} refunded "
-        f"({refund.get_status_display().lower()})."
+        f"({refund_status_now(refund)})."
     )
 
 
@@ -268,8 +316,58 @@ def credit_note_view(model_admin, request, object_id):
 # -- bulk import ---------------------------------------------------------------------
 
 
+_FIELD_WORDS = {
+    "id": "record id", "sale_id": "sale", "order_id": "order", "line_items": "line items",
+    "item_id": "item id", "refunded_at": "refunded at", "batch_id": "batch id",
+}
+_LINE_ITEM = re.compile(r"line_items\[(\d+)\](?:\.(\w+))?")
+
+
+def field_in_words(path: str) -> str:
+    """A record's field path as staff say it: "line_items[0].item_id" -> "line 1, item id"."""
+    match = _LINE_ITEM.fullmatch(path)
+    if match:
+        words = f"line {int(match.group(1)) + 1}"
+        if match.group(2):
+            words += f", {_FIELD_WORDS.get(match.group(2), match.group(2).replace('_', ' '))}"
+        return words
+    if path in _FIELD_WORDS:
+        return _FIELD_WORDS[path]
+    # Anything else: numbered from 1, in words.
+    text = re.sub(r"\[(\d+)\]", lambda m: f" {int(m.group(1)) + 1}", path)
+    return text.replace("_", " ").replace(".", ", ").strip()
+
+
+def _sale_numbers(records: list) -> dict[str, str]:
+    """The number of each sale the records name (by id, number or external id): one query."""
+    idents = set()
+    for raw in records:
+        if isinstance(raw, dict):
+            ident = raw.get("sale_id") if raw.get("sale_id") not in (None, "") \
+                else raw.get("order_id")
+            if isinstance(ident, (int, str)) and not isinstance(ident, bool) \
+                    and str(ident).strip():
+                idents.add(str(ident).strip())
+    if not idents:
+        return {}
+    ints = {int(x) for x in idents if x.isdigit() and len(x) < 19}
+    rows = Sale.objects.filter(
+        Q(pk__in=ints) | Q(number__in=idents) | Q(external_id__in=idents)
+    ).values_list("pk", "number", "external_id")
+    found: dict[str, str] = {}
+    for _, number, external_id in rows:
+        for key in (number, external_id):
+            if number and key in idents:
+                found.setdefault(key, number)
+    for pk, number, _ in rows:  # an id wins over an external id that looks the same
+        if number and str(pk) in idents:
+            found[str(pk)] = number
+    return found
+
+
 def _report(records, error: DomainError | None) -> list[dict]:
-    """One row per record of the file: what it names, and its problems (none = OK)."""
+    """One row per record of the file, numbered from 1: what it names (the sale by its
+    number), and its problems in words (none = OK)."""
     problems: dict[int, dict] = {}
     general = []
     if error is not None:
@@ -277,26 +375,42 @@ def _report(records, error: DomainError | None) -> list[dict]:
             problems[item["index"]] = item["errors"]
         if not problems:
             general = [error.message]
+    records = records if isinstance(records, list) else []
+    numbers = _sale_numbers(records)
     rows = []
-    for i, raw in enumerate(records if isinstance(records, list) else []):
+    for i, raw in enumerate(records):
         raw = raw if isinstance(raw, dict) else {}
         items = raw.get("line_items")
+        ident = raw.get("sale_id") if raw.get("sale_id") not in (None, "") \
+            else raw.get("order_id")
+        ident_text = str(ident).strip() if ident not in (None, "") else ""
         rows.append({
-            "index": i,
+            "index": i + 1,
             "id": raw.get("id", "—"),
-            "sale": raw.get("sale_id") or raw.get("order_id") or "—",
+            "sale": numbers.get(ident_text) or ident_text or "—",
             "units": sum(it.get("quantity", 0) for it in items
                          if isinstance(it, dict) and isinstance(it.get("quantity"), int))
             if isinstance(items, list) else "—",
             "withdraw": isinstance(items, list) and not items,
-            "reason": raw.get("reason", ""),
-            "errors": [f"{field}: {msg}" if field != "record" else msg
+            "reason": REASON_LABELS.get(raw.get("reason", ""), raw.get("reason", "")),
+            "errors": [f"{field_in_words(field).capitalize()}: {msg}" if field != "record"
+                       else msg
                        for field, msgs in problems.get(i, {}).items() for msg in msgs],
         })
     if general:
-        rows.insert(0, {"index": "—", "id": "—", "sale": "—", "units": "—", "withdraw": False,
-                        "reason": "", "errors": general})
+        rows.insert(0, {"index": None, "id": "—", "sale": "—", "units": "—",
+                        "withdraw": False, "reason": "", "errors": general})
     return rows
+
+
+def _refused(rows: list[dict], error: DomainError) -> str:
+    """The report's headline: how many records were refused (the rows say why)."""
+    bad = [r for r in rows if r["errors"] and r["index"] is not None]
+    if not bad:
+        return error.message
+    return (f"{len(bad)} of {len(rows)} record{'s' if len(rows) != 1 else ''} refused; "
+            "nothing was written. Correct the records marked below and upload the file "
+            "again.")
 
 
 def import_view(model_admin, request):
@@ -326,8 +440,7 @@ def import_view(model_admin, request):
                                              door="admin")
             except DomainError as error:
                 rows = _report(records, error)
-                problem = f"Nothing was imported: {error.message}"
-                model_admin.message_user(request, problem, messages.ERROR)
+                problem = f"Nothing was imported: {_refused(rows, error)}"
             else:
                 model_admin.message_user(
                     request,
@@ -348,7 +461,7 @@ def import_view(model_admin, request):
                     refunds_bulk_validate(records=records, actor=request.user)
                 except DomainError as error:
                     rows = _report(records, error)
-                    problem = error.message
+                    problem = _refused(rows, error)
                 else:
                     rows = _report(records, None)
                     valid = True

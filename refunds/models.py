@@ -144,7 +144,8 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund #{self.pk} of {self.sale_id}"
+        # "Refund #13 of S-000008". Reads the sale: lists and inlines select_related it.
+        return f"Refund #{self.pk} of {self.sale}"
 
 
 class RefundLine(models.Model):
@@ -165,7 +166,8 @@ class RefundLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × line {self.sale_line_id}"
+        # "1 × Notebook A5". Reads the sale line: lists and inlines select_related it.
+        return f"{self.quantity} × {self.sale_line.description}"
 
 
 class AllocationStatus(models.TextChoices):
@@ -202,7 +204,12 @@ class RefundPayment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} to payment {self.payment_id} ({self.status})"
+        # "£9.84 to Card (succeeded)". Reads the refund and the payment: lists and
+        # inlines select_related them.
+        from backoffice.money import format_money
+
+        return (f"{format_money(self.amount, self.refund.currency)} to "
+                f"{self.payment.get_method_display()} ({self.get_status_display().lower()})")
 
     @property
     def idempotency_key(self) -> str:

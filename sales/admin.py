@@ -15,7 +15,9 @@ from typing import Any, cast
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -97,6 +99,28 @@ def status_badge(value: str, label: str) -> str:
     return format_html('<span class="bo-badge bo-badge-{}">{}</span>', colour, label)
 
 
+# Lists show dates short: "1 Dec 2026 19:03" (the page itself shows them long). The date
+# never breaks; a narrow column puts the time under it.
+SHORT_DATE, SHORT_TIME = "j\u00a0M\u00a0Y", "H:i"
+
+
+def percent(rate) -> str:
+    """A rate as people write it: Decimal("0.2000") -> "20%", Decimal("0.1750") -> "17.5%"."""
+    if rate is None:
+        return "—"
+    text = f"{rate * 100:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def short_datetime(value) -> str:
+    if value is None:
+        return "—"
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return f"{date_format(local, SHORT_DATE)} {date_format(local, SHORT_TIME)}"
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "phone", "store_balance", "created_at"]
@@ -151,7 +175,13 @@ class SaleLineInline(ReadOnlyMixin, admin.TabularInline):
         return self._money(obj, obj.refunded_amount + obj.refunded_tax)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("sale")
+        # tax_percent: 0.1750 -> 17.5000, shown as "17.5%" by lines_inline.html.
+        return super().get_queryset(request).select_related("sale").annotate(
+            tax_percent=ExpressionWrapper(
+                F("tax_rate") * Value(100),
+                output_field=DecimalField(max_digits=9, decimal_places=4),
+            )
+        )
 
 
 class PaymentInline(ReadOnlyMixin, admin.TabularInline):
@@ -178,8 +208,8 @@ class PaymentInline(ReadOnlyMixin, admin.TabularInline):
 class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The Sales list and a sale's page. `refunds.admin` adds refunds, alerts and actions."""
 
-    list_display = ["number", "created_at", "customer_display", "status_display",
-                    "total_display", "paid_display", "refunded_display", "channel", "kind"]
+    list_display = ["number", "created_display", "customer_display", "status_display",
+                    "total_display", "paid_display", "refunded_display", "kind_channel"]
     list_display_links = ["number"]
     list_filter = ["status", "kind", "channel", "created_at"]
     search_fields = ["=number", "=external_id", "customer__name", "=customer__email"]
@@ -240,6 +270,14 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
             query |= Q(customer_id__in=ids)
         return queryset.filter(query), False
 
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, obj):
+        return short_datetime(obj.created_at)
+
+    @admin.display(description="kind · channel")
+    def kind_channel(self, obj):
+        return f"{obj.get_kind_display()} · {obj.get_channel_display()}"
+
     @admin.display(description="customer", ordering="customer__name")
     def customer_display(self, obj):
         if obj.customer is None:
@@ -287,9 +325,9 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class OrderAdmin(SaleAdmin):
     """Sales from the online channels, as integrators call them."""
 
-    list_display = ["number", "external_id", "created_at", "customer_display",
+    list_display = ["number", "external_id", "created_display", "customer_display",
                     "status_display", "total_display", "paid_display", "refunded_display",
-                    "channel"]
+                    "kind_channel"]
     list_filter = ["status", "kind", "channel", "created_at"]
 
     def get_queryset(self, request):
@@ -307,23 +345,80 @@ class SaleLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: a line is fixed once sold; its counters move only through refunds."""
 
     list_display = ["id", "sale", "sku", "description", "quantity", "refunded_quantity",
-                    "net_amount", "tax_amount"]
+                    "net_display", "tax_display"]
     list_select_related = ["sale"]
     search_fields = ["=sale__number", "=sku"]
     show_full_result_count = False
     paginator = CappedCountPaginator
-    readonly_fields = [f.name for f in SaleLine._meta.fields]
+    fields = ["sale", "product", "sku", "description", "quantity", "refunded_quantity",
+              "unit_price_display", "discount_display", "tax_rate_display", "net_display",
+              "tax_display", "refunded_display"]
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
+
+    class Media:
+        css = {"all": ["backoffice/css/admin.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sale", "product")
+
+    def _money(self, obj, amount):
+        return format_money(amount, obj.sale.currency)
+
+    @admin.display(description="unit price")
+    def unit_price_display(self, obj):
+        return self._money(obj, obj.unit_price)
+
+    @admin.display(description="discount")
+    def discount_display(self, obj):
+        return self._money(obj, obj.discount)
+
+    @admin.display(description="tax rate")
+    def tax_rate_display(self, obj):
+        return percent(obj.tax_rate)
+
+    @admin.display(description="net", ordering="net_amount")
+    def net_display(self, obj):
+        return self._money(obj, obj.net_amount)
+
+    @admin.display(description="tax", ordering="tax_amount")
+    def tax_display(self, obj):
+        return self._money(obj, obj.tax_amount)
+
+    @admin.display(description="refunded (net + tax)")
+    def refunded_display(self, obj):
+        return self._money(obj, obj.refunded_amount + obj.refunded_tax)
 
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: payments are recorded by the balance service, paid back by refunds."""
 
-    list_display = ["id", "sale", "method", "amount", "refunded_amount", "gateway",
-                    "created_at"]
+    list_display = ["id", "sale", "method", "amount_display", "refunded_display", "gateway",
+                    "created_display"]
     list_filter = ["method", "gateway"]
     list_select_related = ["sale"]
     search_fields = ["=sale__number", "=gateway_reference"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
-    readonly_fields = [f.name for f in Payment._meta.fields]
+    fields = ["sale", "method", "amount_display", "refunded_display", "gateway",
+              "gateway_reference", "created_by", "created_at"]
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
+
+    class Media:
+        css = {"all": ["backoffice/css/admin.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sale", "created_by")
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj):
+        return format_money(obj.amount, obj.sale.currency)
+
+    @admin.display(description="paid back", ordering="refunded_amount")
+    def refunded_display(self, obj):
+        return format_money(obj.refunded_amount, obj.sale.currency)
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, obj):
+        return short_datetime(obj.created_at)

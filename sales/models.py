@@ -361,7 +361,10 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_method_display()} {self.amount}"
+        # "Card £105.15". Reads the sale's currency: lists and inlines select_related it.
+        from backoffice.money import format_money
+
+        return f"{self.get_method_display()} {format_money(self.amount, self.sale.currency)}"
 
     @property
     def remaining_amount(self) -> int:

@@ -133,3 +133,55 @@ def test_cancel_action_works_from_the_orders_list(supervisor_client, sale_factor
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == SaleStatus.CANCELLED
+
+
+def test_cancel_confirmation_says_what_will_happen(supervisor_client, sale_factory):
+    paid = sale_factory(lines=[(2, 1000)])
+    unpaid = sale_factory(paid=False)
+    mixed = sale_factory(lines=[(1, 1000)], payments=[
+        {"amount": 200, "method": "cash"}, {"amount": 1000, "method": "card"}])
+    html = supervisor_client.post(reverse("admin:sales_sale_changelist"), {
+        "action": "cancel_selected", ACTION_CHECKBOX_NAME: [paid.pk, unpaid.pk, mixed.pk],
+    }).content.decode()
+    assert "Will be cancelled; £24.00 goes back (Card)" in html
+    assert "Will be cancelled; nothing was paid, so nothing goes back" in html
+    assert "Will be cancelled; £12.00 goes back (Cash £2.00, Card £10.00)" in html
+    assert "Cancelled;" not in html  # nothing has happened yet
+
+
+def test_refund_confirmation_says_what_will_happen(clerk_client, sale_factory):
+    sale = sale_factory(lines=[(1, 1000)], shipping_fee=500)
+    html = clerk_client.post(reverse("admin:sales_sale_changelist"), {
+        "action": "refund_selected_in_full", ACTION_CHECKBOX_NAME: [sale.pk],
+    }).content.decode()
+    assert "Will be refunded in full; £17.00 goes back (Card £17.00)" in html
+
+
+def test_cancel_reports_the_refund_status_as_it_is_after_settlement(supervisor_client,
+                                                                     sale_factory,
+                                                                     monkeypatch):
+    """The service returns its refund before the gateway answers (a worker settles it on
+    commit): the summary reads the status from the database, not from that object."""
+    import refunds.admin
+    import refunds.admin_views
+    from refunds.services import sale_cancel
+    from refunds.services.settle import refund_settle
+
+    def cancel_then_settle(**kwargs):
+        result = sale_cancel(**kwargs)
+        assert result.refund.status == "pending"  # what the service returned
+        refund_settle(refund_id=result.refund.pk)  # the worker answers meanwhile
+        return result
+
+    monkeypatch.setattr(refunds.admin, "sale_cancel", cancel_then_settle)
+    monkeypatch.setattr(refunds.admin_views, "sale_cancel", cancel_then_settle)
+    listed = sale_factory(lines=[(2, 1500)], gateway="sandbox")
+    paged = sale_factory(lines=[(1, 900)], gateway="sandbox")
+    response = supervisor_client.post(reverse("admin:sales_sale_changelist"), {
+        "action": "cancel_selected", ACTION_CHECKBOX_NAME: [listed.pk], "post": "yes",
+        "reason": "customer"})
+    assert f"{listed.number}: cancelled; £36.00 refunded (succeeded)." in _messages(response)
+    response = supervisor_client.post(reverse("admin:sales_sale_cancel", args=[paged.pk]),
+                                      {"reason": "customer"})
+    assert f"{paged.number}: cancelled; £10.80 refunded (succeeded)." in _messages(response)
+    assert set(Refund.objects.values_list("status", flat=True)) == {"succeeded"}

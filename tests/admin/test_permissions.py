@@ -105,3 +105,38 @@ def test_ledger_is_read_only_even_for_superusers(admin_client, paid_sale, staff_
                                {"post": "yes"})
     assert delete.status_code == 403
     assert Refund.objects.filter(pk=refund.pk).exists()
+
+
+REFUSED = "You don't have permission to refund or cancel sales; ask a supervisor."
+
+
+@pytest.mark.parametrize("who, name, method", [
+    ("viewer", "admin:sales_sale_refund", "get"),
+    ("viewer", "admin:sales_sale_refund_preview", "post"),
+    ("viewer", "admin:sales_sale_cancel", "get"),
+    ("viewer", "admin:sales_order_refund", "get"),
+    ("clerk", "admin:sales_sale_cancel", "post"),
+    ("clerk", "admin:refunds_refund_import", "get"),
+])
+def test_refusal_is_the_admin_page_in_plain_words_with_a_way_back(
+        request, sale_factory, who, name, method):
+    client = request.getfixturevalue(f"{who}_client")
+    sale = sale_factory(channel="storefront", external_id="W-2")
+    args = [] if name.endswith("_import") else [sale.pk]
+    response = getattr(client, method)(reverse(name, args=args))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert REFUSED in html
+    assert 'id="site-name"' in html and "back office" in html  # the admin's own page
+    if args:  # back to the sale
+        model = "order" if "order" in name else "sale"
+        assert f'href="{reverse(f"admin:sales_{model}_change", args=[sale.pk])}"' in html
+    else:
+        assert f'href="{reverse("admin:refunds_refund_changelist")}"' in html
+
+
+def test_other_admin_refusals_use_the_same_page(admin_client):
+    # Django's own 403 (the ledger cannot be added to) renders templates/403.html too.
+    response = admin_client.get(reverse("admin:refunds_refund_add"))
+    assert response.status_code == 403
+    assert REFUSED in response.content.decode()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from refunds.admin_views import STALE_FORM
 from refunds.models import CustomerAlert, Refund
+from refunds.services import refund_create
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,9 +98,93 @@ def test_resubmitted_form_is_refused_not_refunded_twice(clerk_client, sale_facto
     assert clerk_client.post(url, data).status_code == 302
     again = clerk_client.post(url, data)  # the same form, sent again
     assert again.status_code == 200
-    html = again.content.decode()
-    assert "changed since you looked" in html
+    assert STALE_FORM in again.content.decode()
     assert Refund.objects.count() == 1
+
+
+def test_stale_form_is_shown_again_with_the_current_figures_and_a_second_confirm_works(
+        clerk_client, sale_factory):
+    sale = sale_factory(lines=[(3, 1200)])
+    line = sale.lines.get()
+    opened = _form(sale, **{f"qty_{line.pk}": 1})  # the page as it was opened
+    refund_create(sale_id=sale.pk, items={line.pk: 1})  # meanwhile, someone else refunds
+    url = reverse("admin:sales_sale_refund", args=[sale.pk])
+    refused = clerk_client.post(url, opened)
+    assert refused.status_code == 200
+    html = refused.content.decode()
+    # Said once, in plain words: no banner repeating the form's error.
+    assert html.count(STALE_FORM) == 1
+    assert not list(get_messages(refused.wsgi_request))
+    assert "changed since you looked" not in html
+    # The form carries what is refunded now, with the entries kept.
+    assert 'name="expected_refunded_amount" value="1440"' in html
+    assert re.search(rf'name="qty_{line.pk}"[^>]*value="1"', html)
+    assert "Already refunded is now £14.40; it was £0.00 when you opened the page." in html
+    form = refused.context["form"]
+    assert form["expected_refunded_amount"].value() == "1440"
+    # Confirming that page again refunds.
+    again = {**opened, "expected_refunded_amount": form["expected_refunded_amount"].value()}
+    assert clerk_client.post(url, again).status_code == 302
+    assert Refund.objects.count() == 2
+
+
+def test_refused_refund_is_reported_once_not_as_banner_and_form_error(clerk_client,
+                                                                      sale_factory):
+    sale = sale_factory(lines=[(2, 1000)], payments=[
+        {"amount": 1400, "method": "card"}, {"amount": 1000, "method": "cash"}])
+    line = sale.lines.get()
+    card = sale.payments.order_by("pk").first()
+    response = clerk_client.post(reverse("admin:sales_sale_refund", args=[sale.pk]),
+                                 _form(sale, **{f"qty_{line.pk}": 1, f"split_{card.pk}": "5.00"}))
+    assert response.status_code == 200
+    assert not list(get_messages(response.wsgi_request))  # no banner
+    assert response.context["form"].errors  # the form says it
+    assert not Refund.objects.exists()
+
+
+def test_preview_shows_a_placed_error_on_its_row_only(clerk_client, sale_factory):
+    sale = sale_factory(lines=[(3, 1200), (2, 500)])
+    first, second = sale.lines.order_by("pk")
+    body = clerk_client.post(reverse("admin:sales_sale_refund_preview", args=[sale.pk]),
+                             _form(sale, **{f"qty_{first.pk}": 1,
+                                            f"qty_{second.pk}": 9})).json()
+    assert body["ok"] is False and body["code"] == "refund_quantity_exceeded"
+    # One error, on the line it names (with its label); the whole message not repeated.
+    assert body["html"].count('class="errornote"') == 1
+    assert "Item 2: only 2 left to refund" in body["html"]
+    assert "items[" not in body["html"]
+    # An error that names no row is still said, once.
+    body = clerk_client.post(reverse("admin:sales_sale_refund_preview", args=[sale.pk]),
+                             _form(sale, expected_refunded_amount=5,
+                                   **{f"qty_{first.pk}": 1})).json()
+    assert body["code"] == "stale_refund_state"
+    assert body["html"].count('class="errornote"') == 1
+
+
+def test_checkbox_labels_have_no_colon(clerk_client, supervisor_client, paid_sale):
+    pages = [
+        clerk_client.get(reverse("admin:sales_sale_refund", args=[paid_sale.pk])),
+        supervisor_client.get(reverse("admin:sales_sale_cancel", args=[paid_sale.pk])),
+        supervisor_client.post(reverse("admin:sales_sale_changelist"), {
+            "action": "cancel_selected", ACTION_CHECKBOX_NAME: [paid_sale.pk]}),
+        clerk_client.post(reverse("admin:sales_sale_changelist"), {
+            "action": "refund_selected_in_full", ACTION_CHECKBOX_NAME: [paid_sale.pk]}),
+    ]
+    for page in pages:
+        html = page.content.decode()
+        assert "back in stock</label>" in html
+        assert not re.search(r"(stock|SMS\)|gateway):</label>", html)
+        assert re.search(r"Reason:</label>", html)  # other fields keep theirs
+
+
+@pytest.mark.parametrize("name", ["admin:sales_sale_refund", "admin:sales_sale_cancel"])
+def test_refund_and_cancel_pages_name_the_sale_once(supervisor_client, sale_factory, name):
+    sale = sale_factory(external_id="WEB-77")
+    html = supervisor_client.get(reverse(name, args=[sale.pk])).content.decode()
+    content = html[html.index('<div id="content"'):]  # below the breadcrumbs
+    assert content.count(sale.number) == 1  # the title: "Refund S-…" / "Cancel S-…"
+    assert f"<h2>{sale.number}</h2>" not in html
+    assert "WEB-77" in content
 
 
 def test_too_many_units_shown_on_the_line(clerk_client, sale_factory):

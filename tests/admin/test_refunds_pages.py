@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.conf import settings
@@ -139,3 +140,86 @@ def test_dashboard_on_the_admin_index(admin_client, paid_sale):
 def test_dashboard_hidden_from_staff_who_cannot_see_refunds(viewer_client):
     html = viewer_client.get(reverse("admin:index")).content.decode()
     assert 'id="bo-dashboard"' not in html
+
+
+def _partly_refunded(sale_factory, staff_user):
+    """A sale paid £10.00 cash + £33.20 card, one unit refunded (£14.40) for damage."""
+    sale = sale_factory(lines=[{"quantity": 3, "unit_price": 1200, "description": "Notebook A5",
+                                "sku": "NB-A5", "tax_rate": "0.20"}],
+                        payments=[{"amount": 1000, "method": "cash"},
+                                  {"amount": 3320, "method": "card"}])
+    refund = refund_create(sale_id=sale.pk, items={sale.lines.get().pk: 1},
+                           options=RefundOptions(reason="damaged"), actor=staff_user).refund
+    return sale, refund
+
+
+def test_refund_page_groups_its_fields_and_shows_money_and_words(admin_client, sale_factory,
+                                                                 staff_user):
+    sale, refund = _partly_refunded(sale_factory, staff_user)
+    html = admin_client.get(
+        reverse("admin:refunds_refund_change", args=[refund.pk])).content.decode()
+    assert f"Refund #{refund.pk} of {sale.number}" in html  # title and breadcrumb
+    for heading in ("Amounts", "Options as asked", "Settlement", "Import and batch"):
+        assert f">{heading}<" in html
+    assert "£12.00" in html and "£2.40" in html and "£14.40" in html
+    assert '<div class="readonly">1440</div>' not in html  # no minor units
+    assert '<div class="readonly">1200</div>' not in html
+    assert "Damaged" in html and '<div class="readonly">damaged</div>' not in html
+    # Inlines: rows headed in words, money formatted.
+    assert re.search(r"1 × Notebook A5\s", html)
+    assert re.search(r"£[\d.]+ to Cash \(succeeded\)\s", html)
+    assert "Cash £10.00</a>" in html and "Card £33.20</a>" in html  # the payment column
+    assert '<td class="field-amount"><p>1200</p></td>' not in html
+
+
+def test_refund_lines_payments_and_payments_lists_show_money(admin_client, sale_factory,
+                                                             staff_user):
+    sale, refund = _partly_refunded(sale_factory, staff_user)
+    lines = admin_client.get(reverse("admin:refunds_refundline_changelist")).content.decode()
+    assert f"Refund #{refund.pk} of {sale.number}" in lines
+    assert "£12.00" in lines and "£2.40" in lines and "Notebook A5" in lines
+    assert ">1200<" not in lines and ">240<" not in lines
+    allocations = admin_client.get(
+        reverse("admin:refunds_refundpayment_changelist")).content.decode()
+    assert "Card £33.20" in allocations and "Cash £10.00" in allocations
+    assert f"Refund #{refund.pk} of {sale.number}" in allocations
+    amounts = [a.amount for a in refund.allocations.all()]
+    assert all(f">{amount}<" not in allocations for amount in amounts)
+    payments = admin_client.get(reverse("admin:sales_payment_changelist")).content.decode()
+    assert "£33.20" in payments and "£10.00" in payments
+    assert ">3320<" not in payments and ">1000<" not in payments
+    payment = sale.payments.order_by("pk").last()
+    page = admin_client.get(
+        reverse("admin:sales_payment_change", args=[payment.pk])).content.decode()
+    assert "£33.20" in page and '<div class="readonly">3320</div>' not in page
+
+
+def test_refunds_list_fits_without_id_creator_and_batch_columns(admin_client, sale_factory,
+                                                               staff_user):
+    sale, refund = _partly_refunded(sale_factory, staff_user)
+    response = admin_client.get(reverse("admin:refunds_refund_changelist"))
+    html = response.content.decode()
+    for column in ("id", "created_by", "batch_id"):
+        assert f'class="column-{column}' not in html
+        assert f'class="field-{column}' not in html
+    assert 'class="field-created_display' in html  # the short date links to the refund
+    assert reverse("admin:refunds_refund_change", args=[refund.pk]) in html
+    assert "?batch=__any__" in html and "?source__exact=admin" in html  # filters kept
+
+
+def test_import_report_numbers_records_from_1_in_words_and_names_sales(supervisor_client,
+                                                                        sale_factory):
+    sale = sale_factory(lines=[(1, 1200)], external_id="WEB-5")
+    line = sale.lines.get()
+    records = [
+        {"id": "ok-1", "sale_id": sale.pk, "line_items": [{"item_id": line.pk, "quantity": 1}]},
+        {"id": "bad-1", "order_id": "WEB-5",
+         "line_items": [{"item_id": line.pk, "quantity": 0}]},
+    ]
+    html = _upload(supervisor_client, records).content.decode()
+    report = html[html.index('id="bo-import-report"'):]
+    assert "Record 1" in report and "Record 2" in report and "<td>0</td>" not in report
+    assert "Line 1, quantity: " in report
+    assert "line_items[" not in html and "[0]" not in html and "[1]" not in html
+    assert report.count(f"<td>{sale.number}</td>") == 2  # by id and by external id
+    assert "1 of 2 records refused; nothing was written." in html

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from refunds.services import RefundOptions, refund_create
 from sales.admin import CappedCountPaginator
@@ -133,3 +136,27 @@ def test_sales_list_date_hierarchy_asks_only_min_and_max(admin_client, sale_fact
     drilled = admin_client.get(url, {"created_at__year": year,
                                      "created_at__month": sale.created_at.month})
     assert drilled.status_code == 200 and sale.number in drilled.content.decode()
+
+
+def test_sale_page_shows_tax_rates_as_percentages(admin_client, sale_factory):
+    sale = sale_factory(lines=[
+        {"quantity": 1, "unit_price": 1000, "description": "Book", "tax_rate": "0.20"},
+        {"quantity": 1, "unit_price": 1000, "description": "Fuel", "tax_rate": "0.175"},
+        {"quantity": 1, "unit_price": 1000, "description": "Bread", "tax_rate": "0"},
+    ])
+    html = admin_client.get(reverse("admin:sales_sale_change", args=[sale.pk])).content.decode()
+    rates = re.findall(r'<td class="field-tax_rate"><p>([^<]*)</p>', html)
+    assert rates == ["20%", "17.5%", "0%"]
+
+
+@pytest.mark.parametrize("name", ["admin:sales_sale_changelist", "admin:sales_order_changelist"])
+def test_lists_show_kind_and_channel_in_one_column_and_short_dates(admin_client, sale_factory,
+                                                                   name):
+    sale = sale_factory(kind="receipt", channel="storefront", external_id="WEB-3")
+    html = admin_client.get(reverse(name)).content.decode()
+    assert "Receipt · Storefront" in html
+    assert 'class="column-kind' in html
+    assert 'class="column-channel' not in html and 'class="field-channel' not in html
+    created = timezone.localtime(sale.created_at)
+    # "1 Dec 2026 19:03": the date never breaks, the time may go under it.
+    assert f"{created:%-d\u00a0%b\u00a0%Y %H:%M}" in html
