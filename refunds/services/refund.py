@@ -635,7 +635,7 @@ def refund_write(
                          for pl in plan.lines},
             stock_deltas=stock,
             payment_deltas={pk: amount for pk, amount in payments.items() if amount},
-            balance_credit=(sale.customer_id, plan.total) if balance else None,
+            balance_credit=(sale.customer_id or 0, plan.total) if balance else None,
             sale=sale, sale_deltas=sale_deltas, sale_values=sale_values,
         )
         refund.pk = ids.refund
@@ -644,7 +644,7 @@ def refund_write(
                               (alerts, ids.alerts)):
             for obj, pk in zip(rows, new_ids, strict=True):
                 obj.pk = pk
-                obj.refund_id = refund.pk
+                setattr(obj, "refund_id", refund.pk)  # noqa: B010 - rows of three models
                 obj._state.adding = False
         for pl in plan.lines:
             pl.line.refunded_quantity += pl.quantity
@@ -661,8 +661,8 @@ def refund_write(
             RefundPayment.objects.bulk_create(allocations)
             move_payment_counters({a.payment.pk: a.amount for a in plan.allocations}, +1)
         if balance:
-            Customer.objects.filter(pk=sale.customer_id).update(
-                store_balance=F("store_balance") + plan.total
+            Customer.objects.filter(pk=sale.customer_id).update(  # type: ignore[misc]
+                store_balance=F("store_balance") + plan.total  # (_plan requires a customer)
             )
         if alerts:
             CustomerAlert.objects.bulk_create(alerts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -28,6 +28,10 @@ from sales.models import Customer, Payment, Product, Sale, SaleLine
 from ..models import CustomerAlert, Refund, RefundLine, RefundPayment
 
 qn = connection.ops.quote_name
+
+
+def _field(model: type[models.Model], name: str) -> models.Field:
+    return cast(models.Field, model._meta.get_field(name))
 
 
 def _columns(model: type[models.Model], skip: set[str]) -> list[models.Field]:
@@ -62,7 +66,7 @@ class Statement:
         names = [f"c{i}" for i in range(len(fields))]
         select = ", ".join(f"d.{n}" for n in names)
         if refund_fk:
-            columns.insert(0, qn(model._meta.get_field(refund_fk.removesuffix("_id")).column))
+            columns.insert(0, qn(_field(model, refund_fk.removesuffix("_id")).column))
             select = f"r.id, {select}"
             source = f"r, unnest({', '.join(arrays)}) WITH ORDINALITY AS d ({', '.join(names)}, n)"
         else:
@@ -103,9 +107,9 @@ class Statement:
     def update_one(self, name: str, model: type[models.Model], pk: int,
                    deltas: Mapping[str, int], values: Mapping[str, Any]) -> None:
         sets = [f"{qn(f)} = {qn(f)} + %s" for f in deltas]
-        sets += [f"{qn(model._meta.get_field(f).column)} = %s" for f in values]
+        sets += [f"{qn(_field(model, f).column)} = %s" for f in values]
         self.params += [*deltas.values()]
-        self.params += [model._meta.get_field(f).get_db_prep_save(v, connection)
+        self.params += [_field(model, f).get_db_prep_save(v, connection)
                         for f, v in values.items()]
         self.params.append(pk)
         self.ctes.append(
