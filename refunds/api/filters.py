@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import django_filters
 
+from backoffice.api.filters import IdFilter
 from refunds.models import Refund, RefundStatus, RefundType, Source
 
 
 class RefundFilter(django_filters.FilterSet):
-    sale = django_filters.NumberFilter(field_name="sale_id")
+    sale = IdFilter(field_name="sale_id")
     type = django_filters.ChoiceFilter(choices=RefundType.choices)
     status = django_filters.ChoiceFilter(choices=RefundStatus.choices)
     source = django_filters.ChoiceFilter(choices=Source.choices)

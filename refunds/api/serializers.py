@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backoffice.api.fields import IdOrExternalIdField, MoneyField, YesNoBooleanField
+from backoffice.api.fields import (
+    ID_MAX,
+    INT_MAX,
+    IdField,
+    IdOrExternalIdField,
+    MoneyField,
+    YesNoBooleanField,
+)
+from backoffice.errors import DomainError, UnknownPaymentError
 from refunds.models import RefundReason, RefundType
 from refunds.services import RefundOptions
 from sales.models import CancelReason
@@ -75,13 +87,17 @@ class RefundSerializer(serializers.Serializer):
 
 
 class ItemSerializer(serializers.Serializer):
-    item_id = serializers.IntegerField(help_text="The sale line's id.")
-    quantity = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    item_id = IdField(help_text="The sale line's id (`data.lines[].id` of the sale).")
+    quantity = serializers.IntegerField(min_value=1, max_value=INT_MAX)
 
 
 class SplitSerializer(serializers.Serializer):
-    payment_id = serializers.IntegerField()
+    payment_id = IdField(help_text="The payment's id (`data.payments[].id` of the sale).")
     amount = MoneyField(min_value=0, max_value=10**13)
+
+
+# How the refund service names a split in its errors: by the payment's id.
+_SPLIT_KEY = re.compile(r"splits\[(\d+)\]")
 
 
 class RefundRequestSerializer(serializers.Serializer):
@@ -110,7 +126,7 @@ class RefundRequestSerializer(serializers.Serializer):
     uuid = serializers.CharField(required=False, max_length=255,
                                  help_text="Idempotency key (or the Idempotency-Key header).")
     expected_refunded_amount = MoneyField(
-        required=False, allow_null=True, default=None, min_value=0,
+        required=False, allow_null=True, default=None, min_value=0, max_value=ID_MAX,
         help_text="What you believe was refunded so far; a stale value is a 409.",
     )
 
@@ -137,6 +153,31 @@ class RefundRequestSerializer(serializers.Serializer):
             "expected_refunded_amount": d["expected_refunded_amount"],
         }
 
+    @contextmanager
+    def request_paths(self) -> Iterator[None]:
+        """Around the service call: its errors keyed by the request's field paths. The
+        service names a split by its payment id (`splits[<payment id>]`); the request sent
+        a list, so the caller reads `splits[<index>].payment_id` (an unknown payment) or
+        `splits[<index>].amount` (anything wrong with the amount)."""
+        try:
+            yield
+        except DomainError as exc:
+            if exc.extra:
+                exc.extra = self._split_paths(exc)
+            raise
+
+    def _split_paths(self, exc: DomainError) -> dict:
+        splits = self.validated_data.get("splits") or []
+        index = {s["payment_id"]: i for i, s in enumerate(splits)}
+        field = "payment_id" if isinstance(exc, UnknownPaymentError) else "amount"
+        out: dict = {}
+        for key, messages in exc.extra.items():
+            match = _SPLIT_KEY.fullmatch(key)
+            if match and int(match[1]) in index:
+                key = f"splits[{index[int(match[1])]}].{field}"
+            out.setdefault(key, []).extend(messages)
+        return out
+
 
 class OrderRefundSerializer(RefundRequestSerializer):
     """POST /orders/refund: the refund addressed by `order_id` (an id or external id)."""
@@ -161,7 +202,7 @@ class FullRefundSerializer(serializers.Serializer):
                                      max_length=128)
     uuid = serializers.CharField(required=False, max_length=255)
     expected_refunded_amount = MoneyField(required=False, allow_null=True, default=None,
-                                          min_value=0)
+                                          min_value=0, max_value=ID_MAX)
 
     def service_kwargs(self) -> dict:
         d = self.validated_data
@@ -229,21 +270,36 @@ class RefundPreviewSerializer(serializers.Serializer):
 
 
 class BulkLineItemSerializer(serializers.Serializer):
-    item_id = serializers.IntegerField()
-    quantity = serializers.IntegerField(min_value=1)
+    item_id = IdField(help_text="The sale line's id (`data.lines[].id` of the sale).")
+    quantity = serializers.IntegerField(min_value=1, max_value=INT_MAX)
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 128},
+                                {"type": "integer"}]})
+class BulkRecordIdField(serializers.CharField):
+    """The record's id: a string of at most 128 characters, or an integer (read as text)."""
 
 
 class BulkRecordSerializer(serializers.Serializer):
-    """One bulk refund record (documentation: the service parses the batch itself)."""
+    """One bulk refund record. Documentation only: refunds.services.bulk_import parses the
+    batch itself (all records at once, errors keyed `[index].field`); this says what that
+    parser accepts."""
 
-    id = serializers.CharField(max_length=128, help_text="Your id for the refund: the upsert key.")
-    sale_id = serializers.IntegerField(required=False)
-    order_id = serializers.CharField(required=False, help_text="Instead of sale_id.")
-    refunded_at = serializers.DateTimeField(required=False)
-    reason = serializers.ChoiceField(choices=RefundReason.choices, required=False)
-    restock = serializers.BooleanField(required=False, default=True)
-    note = serializers.CharField(required=False)
-    batch_id = serializers.CharField(required=False)
+    id = BulkRecordIdField(max_length=128, help_text="Your id for the refund: the upsert key.")
+    sale_id = IdOrExternalIdField(required=False, allow_null=True,
+                                  help_text="The sale's id (or, as a string, its number or "
+                                            "external id).")
+    order_id = IdOrExternalIdField(required=False, allow_null=True,
+                                   help_text="Instead of sale_id: the sale's id, number or "
+                                             "external id.")
+    refunded_at = serializers.DateTimeField(required=False, allow_null=True)
+    reason = serializers.ChoiceField(choices=RefundReason.choices, required=False,
+                                     allow_blank=True, allow_null=True,
+                                     help_text="Default `requested_by_customer`.")
+    restock = YesNoBooleanField(required=False, default=True)
+    note = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    batch_id = serializers.CharField(required=False, allow_blank=True, allow_null=True,
+                                     max_length=128)
     line_items = BulkLineItemSerializer(many=True, help_text="Empty: withdraw the record.")
 
 

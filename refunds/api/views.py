@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -74,10 +75,11 @@ def _idempotent(request, work) -> Response:
 
 def _create_refund(request, ident: int | str, ser) -> Response:
     def work(key, fingerprint):
-        result = with_sale_id(ident, lambda sale_id: refund_create(
-            sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
-            actor=request.user, source=Source.API, **ser.service_kwargs(),
-        ))
+        with ser.request_paths():
+            result = with_sale_id(ident, lambda sale_id: refund_create(
+                sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
+                actor=request.user, source=Source.API, **ser.service_kwargs(),
+            ))
         return Outcome(201, success(render_refund(result.refund), "refund created", 201),
                        refund=result.refund)
 
@@ -108,7 +110,8 @@ class SaleRefundPreviewView(APIView):
     def post(self, request, ident):
         ser = RefundRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        plan = refund_preview(sale_id=sale_resolve_id(ident), **ser.service_kwargs())
+        with ser.request_paths():
+            plan = refund_preview(sale_id=sale_resolve_id(ident), **ser.service_kwargs())
         return ok(RefundPreviewSerializer(plan).data, "refund preview")
 
 
@@ -226,9 +229,17 @@ IMPORT_SOURCE = OpenApiParameter(
 )
 
 
+def _source_param(request) -> str:
+    """`?source=`, trimmed to 64 characters ("" if absent); a NUL (which PostgreSQL
+    refuses in text) is a 400 naming the parameter, not a 500."""
+    value = request.query_params.get("source") or ""
+    if "\x00" in value:
+        raise ValidationError({"source": ["Null characters are not allowed."]})
+    return value.strip()[:64]
+
+
 def _import_source(request) -> str:
-    value = (request.query_params.get("source") or "bulk").strip()[:64]
-    return value or "bulk"
+    return _source_param(request) or "bulk"
 
 
 class RefundBulkValidateView(APIView):
@@ -262,9 +273,17 @@ class RefundBulkImportView(APIView):
         return ok(result.as_dict(), "refunds imported", 201)
 
 
+STATUS_SOURCE = OpenApiParameter(
+    "source", str, OpenApiParameter.QUERY, required=False,
+    description="Count only the live refunds imported under this source (default: all).",
+)
+
+
 class RefundImportStatusView(APIView):
     required_permissions = {"GET": ["refunds.view_refund"]}
 
-    @extend_schema(summary="Bulk import figures", responses={200: ImportStatusSerializer})
+    @extend_schema(summary="Bulk import figures", parameters=[STATUS_SOURCE],
+                   responses={200: ImportStatusSerializer})
     def get(self, request):
-        return ok(ImportStatusSerializer(refunds_import_status()).data)
+        status = refunds_import_status(import_source=_source_param(request) or None)
+        return ok(ImportStatusSerializer(status).data)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
+from backoffice.api.filters import IdFilter
 from sales.models import Customer, Product, Sale, SaleChannel, SaleKind, SaleStatus
 
 
@@ -10,7 +11,7 @@ class SaleFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=SaleStatus.choices)
     kind = django_filters.ChoiceFilter(choices=SaleKind.choices)
     channel = django_filters.ChoiceFilter(choices=SaleChannel.choices)
-    customer = django_filters.NumberFilter(field_name="customer_id")
+    customer = IdFilter(field_name="customer_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(

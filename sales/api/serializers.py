@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backoffice.api.fields import MoneyField
+from backoffice.api.fields import IdField, MoneyField
 from sales.models import (
     Customer,
     PaymentMethod,
@@ -128,7 +128,7 @@ class CustomerInputSerializer(serializers.Serializer):
 
 class LineInputSerializer(serializers.Serializer):
     sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    product_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    product_id = IdField(required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=255)
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
     unit_price = MoneyField(required=False, allow_null=True, min_value=0, max_value=10**12)
@@ -172,7 +172,7 @@ class SaleCreateSerializer(serializers.Serializer):
     external_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=128
     )
-    customer_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    customer_id = IdField(required=False, allow_null=True)
     customer = CustomerInputSerializer(required=False, allow_null=True)
     lines = LineInputSerializer(many=True, allow_empty=False, max_length=1000)  # type: ignore[call-arg]
     order_discount = MoneyField(**_FEE)
@@ -201,7 +201,7 @@ class SaleUpdateSerializer(serializers.Serializer):
 
     kind = serializers.ChoiceField(choices=SaleKind.choices, required=False)
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    customer_id = serializers.IntegerField(required=False, min_value=1)
+    customer_id = IdField(required=False)
     customer = CustomerInputSerializer(required=False)
     lines = LineInputSerializer(  # type: ignore[call-arg]
         many=True, required=False, allow_empty=False, max_length=1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -225,9 +226,76 @@ def test_import_refunds_command_exits_non_zero_on_refusal(tmp_path, paid_sale):
         call_command("import_refunds", str(tmp_path / "nojson.json"))
 
 
-def test_example_file_is_valid_against_the_demo_shape():
-    from pathlib import Path
+EXAMPLE = Path(__file__).parents[2] / "examples" / "refunds.json"
 
-    records = json.loads((Path(__file__).parents[2] / "examples" / "refunds.json").read_text())
-    assert isinstance(records, list) and records
-    assert all({"id", "line_items"} <= set(r) for r in records)
+
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
+def test_example_file_imports_against_the_demo_data():
+    """examples/refunds.json names seed_demo's sales (DEMO-00xx) and, in a freshly seeded
+    database, their lines: it validates as it stands (README, "Bulk refund records")."""
+    call_command("seed_demo", stdout=StringIO(), stderr=StringIO())
+    out = StringIO()
+    call_command("import_refunds", str(EXAMPLE), "--validate-only", stdout=out,
+                 stderr=StringIO())
+    assert "3 record(s) valid" in out.getvalue()
+    records = json.loads(EXAMPLE.read_text())
+    assert all(r["order_id"].startswith("DEMO-") for r in records)
+    assert not Refund.objects.filter(source="import").exists()
+
+
+@pytest.mark.parametrize("value,expected", [("yes", True), ("no", False), ("YES", True),
+                                            (" No ", False), (True, True), (False, False)])
+def test_bulk_restock_accepts_yes_no_like_the_rest_of_the_api(api, value, expected):
+    product = ProductFactory(stock=0)
+    sale = SaleFactory(lines=[(3, 1000)], product=product)
+    data = assert_ok(api.post("/api/v2/refunds/json", [record("y", sale, restock=value)],
+                              format="json"), 201)
+    assert data["created"] == 1
+    assert Refund.objects.get(external_id="y").restock is expected
+    product.refresh_from_db()
+    assert product.stock == (-3 + 1 if expected else -3)
+
+
+@pytest.mark.parametrize("value", ["maybe", 1, None, []])
+def test_bulk_restock_refuses_what_is_not_a_boolean(api, paid_sale, value):
+    err = assert_error(api.post("/api/v2/refunds/validate",
+                                [record("y", paid_sale, restock=value)], format="json"),
+                       400, "invalid_records")
+    assert err["errors"] == {"[0].restock": ['Must be true, false, "yes" or "no".']}
+
+
+def test_bulk_record_schema_says_what_the_parser_accepts(api, paid_sale):
+    spec = api.get("/api/v2/schema/?format=json").json()
+    props = spec["components"]["schemas"]["BulkRecordRequest"]["properties"]
+    assert {"string", "integer"} == {alt["type"] for alt in props["id"]["oneOf"]}
+    assert {"string", "integer"} == {alt["type"] for alt in props["sale_id"]["oneOf"]}
+    assert {"string", "integer"} == {alt["type"] for alt in props["order_id"]["oneOf"]}
+    assert {"boolean", "string"} == {alt["type"] for alt in props["restock"]["oneOf"]}
+    assert "minLength" not in props["note"] and "minLength" not in props["batch_id"]
+    item = spec["components"]["schemas"]["BulkLineItemRequest"]["properties"]
+    assert item["item_id"]["minimum"] == 1 and item["item_id"]["maximum"] == 2**63 - 1
+    assert item["quantity"]["maximum"] == 2**31 - 1
+    # ... and the parser takes what the schema allows: an integer id, a sale_id as a
+    # string, blank note and batch_id, "no".
+    line = paid_sale.lines.first()
+    rec = {"id": 778, "sale_id": str(paid_sale.pk), "note": "", "batch_id": "",
+           "restock": "no", "line_items": [{"item_id": line.pk, "quantity": 1}]}
+    assert_ok(api.post("/api/v2/refunds/json", [rec], format="json"), 201)
+    refund = Refund.objects.get(external_id="778")
+    assert refund.note == "" and refund.batch_id == "" and refund.restock is False
+
+
+def test_status_counts_the_live_refunds_of_the_source_asked(api):
+    a, b = SaleFactory(lines=[(3, 100)]), SaleFactory(lines=[(3, 100)])
+    assert_ok(api.post("/api/v2/refunds/json?source=shop-a", [record("1", a), record("2", b)],
+                       format="json"), 201)
+    assert_ok(api.post("/api/v2/refunds/json?source=shop-b", [record("1", a)],
+                       format="json"), 201)
+    # Withdrawn records are not counted.
+    assert_ok(api.post("/api/v2/refunds/json?source=shop-a",
+                       [{**record("2", b), "line_items": []}], format="json"), 201)
+    assert assert_ok(api.get("/api/v2/refunds/status?source=shop-a"))["total"] == 1
+    assert assert_ok(api.get("/api/v2/refunds/status?source=shop-b"))["total"] == 1
+    assert assert_ok(api.get("/api/v2/refunds/status?source=nobody"))["total"] == 0
+    everything = assert_ok(api.get("/api/v2/refunds/status"))
+    assert everything["total"] == 2 and everything["last_batch_count"] == 1

@@ -232,6 +232,55 @@ def test_cancel_refusals(api, paid_sale):
                          format="json"), 400, "invalid")
 
 
+def test_cancel_of_a_fully_refunded_sale_says_so(api, paid_sale):
+    assert_ok(api.post(refund_url(paid_sale), {}, format="json"), 201)
+    err = assert_error(api.put(f"/api/v2/sales/cancel/{paid_sale.pk}", {}, format="json"),
+                       422, "sale_not_cancellable")
+    assert "already refunded in full" in err["error"] and "partly" not in err["error"]
+
+
+def test_cancel_of_a_partly_refunded_sale_says_partly(api, paid_sale):
+    assert_ok(api.post(refund_url(paid_sale), one(paid_sale), format="json"), 201)
+    err = assert_error(api.put(f"/api/v2/sales/cancel/{paid_sale.pk}", {}, format="json"),
+                       422, "sale_not_cancellable")
+    assert "already partly refunded" in err["error"]
+
+
+@pytest.fixture
+def two_payments_sale(db):
+    """3 x 1200 + 20% tax = 4320, paid 1000 in cash and 3320 by card."""
+    return SaleFactory(payments=[{"amount": 1000, "method": "cash"},
+                                 {"amount": 3320, "method": "card"}])
+
+
+@pytest.mark.parametrize("where", ["refunds", "preview", "orders"])
+def test_split_errors_are_keyed_by_the_requests_field_path(api, two_payments_sale, where):
+    sale = two_payments_sale
+    cash, card = sale.payments.order_by("pk")
+    url = {"refunds": refund_url(sale), "preview": f"{refund_url(sale)}preview/",
+           "orders": "/api/v2/orders/refund"}[where]
+    extra = {"order_id": sale.pk} if where == "orders" else {}
+
+    def post(splits):
+        return api.post(url, one(sale, splits=splits, **extra), format="json")
+
+    err = assert_error(post([{"payment_id": cash.pk, "amount": 440},
+                             {"payment_id": 999999, "amount": 1000}]), 422, "unknown_payment")
+    assert err["errors"] == {"splits[1].payment_id": ["Unknown payment."]}
+    err = assert_error(post([{"payment_id": card.pk, "amount": 440},
+                             {"payment_id": cash.pk, "amount": 1001}]), 422,
+                       "split_exceeds_payment")
+    assert err["errors"] == {"splits[1].amount": ["At most 1000."]}
+    err = assert_error(post([{"payment_id": card.pk, "amount": 1}]), 422, "split_mismatch")
+    assert err["errors"] == {"splits": ["Must add up to 1440."]}
+    assert not Refund.objects.exists()
+    data = assert_ok(post([{"payment_id": card.pk, "amount": 440},
+                           {"payment_id": cash.pk, "amount": 1000}]),
+                     200 if where == "preview" else 201)
+    assert {p["payment_id"]: p["amount"] for p in data["payments"]} == {card.pk: 440,
+                                                                      cash.pk: 1000}
+
+
 def test_refunds_list_filters_and_detail(api, django_assert_max_num_queries):
     a, b = SaleFactory(lines=[(5, 100)]), SaleFactory(lines=[(5, 100)])
     for _ in range(3):

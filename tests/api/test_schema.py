@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -48,6 +50,11 @@ def test_docs_are_served_without_a_cdn(client):
 
 schema = schemathesis.openapi.from_wsgi("/api/v2/schema/?format=json", application)
 
+# Generated examples per operation (beyond the schema's own examples and the coverage
+# phase's edge cases): SCHEMATHESIS_EXAMPLES, else 25 in CI and 4 locally. Derandomized:
+# the same cases on every run, so a failure reproduces.
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES") or (25 if os.environ.get("CI") else 4))
+
 
 @pytest.fixture
 def _wsgi_keeps_the_test_connection():
@@ -75,7 +82,7 @@ def fuzz_key(db, _wsgi_keeps_the_test_connection):
 
 
 @schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 @pytest.mark.django_db
 def test_api_conforms_to_its_schema(case, fuzz_key):
