@@ -150,6 +150,89 @@ def test_admin_creates_and_lists_keys(admin_client, api_user):
     assert admin_client.get(f"/admin/backoffice/apikey/{key.pk}/change/").status_code == 200
 
 
+def test_revoking_a_key_in_the_admin_makes_it_answer_401(admin_client, api_user, paid_sale):
+    key = make_key(api_user, "shop-sync")
+    client = key_client(key)
+    assert_ok(client.get(f"/api/v2/sales/{paid_sale.pk}/"))
+    row = ApiKey.objects.get(name="shop-sync")
+    url = f"/admin/backoffice/apikey/{row.pk}/change/"
+    response = admin_client.post(url, {"name": "shop-sync", "revoked": "on",
+                                       "expiry_date_0": "", "expiry_date_1": ""})
+    assert response.status_code == 302, response.content
+    row.refresh_from_db()
+    assert row.revoked
+    for c in (client, key_client(key, header="x-api-key")):
+        response = c.get(f"/api/v2/sales/{paid_sale.pk}/")
+        assert response.status_code == 401
+        assert response.json() == AUTH_INVALID
+    # For good: the admin cannot take the revocation back.
+    admin_client.post(url, {"name": "shop-sync", "expiry_date_0": "", "expiry_date_1": ""})
+    row.refresh_from_db()
+    assert row.revoked
+    assert client.get("/api/v2/sales/").status_code == 401
+
+
+def test_create_api_key_with_a_new_user_and_the_integration_role(paid_sale):
+    out, err = StringIO(), StringIO()
+    call_command("create_api_key", "shop-sync", "--user", "integration", "--create-user",
+                 "--role", "integration", stdout=out, stderr=err)
+    key = out.getvalue().strip()
+    assert "\n" not in key  # stdout: the key alone, for scripts
+    user = ApiKey.objects.get(name="shop-sync").user
+    assert user.username == "integration" and not user.is_staff
+    assert not user.has_usable_password()
+    assert "Created user integration" in err.getvalue()
+    client = key_client(key)
+    line = paid_sale.lines.first()
+    assert_ok(client.get(f"/api/v2/sales/{paid_sale.pk}/"))
+    assert_ok(client.get("/api/v2/products/"))
+    assert_ok(client.get("/api/v2/customers/"))
+    assert_ok(client.get("/api/v2/refunds/"))
+    assert_ok(client.post(f"/api/v2/sales/{paid_sale.pk}/refunds/",
+                          {"items": [{"item_id": line.pk, "quantity": 1}]}, format="json"), 201)
+    assert_ok(client.post("/api/v2/refunds/validate", [], format="json"))
+    sale = assert_ok(client.post("/api/v2/sales/", {"lines": [
+        {"sku": "MUG-1", "description": "Mug", "quantity": 1, "unit_price": 1200}]},
+        format="json"), 201)
+    assert_ok(client.put(f"/api/v2/sales/balance/{sale['id']}",
+                         {"amount": sale["total"], "method": "card"}, format="json"))
+    assert_ok(client.put(f"/api/v2/sales/cancel/{sale['id']}", {}, format="json"))
+    # Run again for the same user: no second user, a second key, the same permissions.
+    call_command("create_api_key", "shop-sync-2", "--user", "integration", "--create-user",
+                 "--role", "integration", "--perm", "sales.view_payment",
+                 stdout=StringIO(), stderr=StringIO())
+    user.refresh_from_db()
+    assert ApiKey.objects.filter(user=user).count() == 2
+    assert user.user_permissions.count() == 14
+
+
+def test_create_api_key_grants_single_permissions(api_user):
+    user = UserFactory(username="reader", is_staff=False)
+    out = StringIO()
+    call_command("create_api_key", "ro", "--user", "reader", "--perm", "sales.view_sale",
+                 "--perm", "refunds.view_refund", stdout=out, stderr=StringIO())
+    assert sorted(user.user_permissions.values_list("codename", flat=True)) == [
+        "view_refund", "view_sale"]
+    client = key_client(out.getvalue().strip())
+    assert_ok(client.get("/api/v2/sales/"))
+    assert_error(client.get("/api/v2/products/"), 403, "permission_denied")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--perm", "sales.fly"], "No such permission: sales.fly"),
+    (["--perm", "view_sale"], "app.codename"),
+    ([], "--create-user"),
+])
+def test_create_api_key_refuses_and_makes_nothing(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_api_key", "x", "--user", "ghost",
+                     *(["--create-user"] if args else []), *args)
+    assert not ApiKey.objects.exists()
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.filter(username="ghost").exists()
+
+
 def test_unknown_api_path_is_a_json_404(db):
     response = APIClient().get("/api/v2/nothing-here/")
     assert response.status_code == 404
