@@ -456,9 +456,9 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     change_form_template = "admin/refunds/refund/change_form.html"
     inlines = [RefundLineInline, RefundPaymentInline]
     fieldsets = [
-        (None, {"fields": ["sale_link", "type", "status_display", "total_display", "units",
+        (None, {"fields": ["sale_link", "type", "status_display", "units",
                            "reason_display", "note", "created_at", "created_by",
-                           "source"]}),
+                           "source", "api_key"]}),
         ("Amounts", {"fields": ["lines_amount_display", "tax_amount_display",
                                 "processing_fee_display", "reseller_fee_display",
                                 "shipping_fee_display", "total_display"]}),
@@ -473,7 +473,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = [
         "sale_link", "type", "status_display", "total_display", "units", "reason_display",
-        "note", "created_at", "created_by", "source", "lines_amount_display",
+        "note", "created_at", "created_by", "source", "api_key", "lines_amount_display",
         "tax_amount_display", "processing_fee_display", "reseller_fee_display",
         "shipping_fee_display", "restock", "refund_processing_fee", "refund_reseller_fee",
         "refund_shipping", "alert_customer", "online", "settled_at", "failure_reason",

@@ -6,6 +6,8 @@ only their settlement status moves afterwards. A correction is a new row.
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -89,8 +91,13 @@ class Refund(models.Model):
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ADMIN)
+    # Who did it stays on the books: a user who acted can't be deleted (deactivate them).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Through which API key, when it came through the API (keys are revoked, never deleted).
+    api_key = models.ForeignKey(
+        "backoffice.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     settled_at = models.DateTimeField(null=True, blank=True)
@@ -190,6 +197,12 @@ class RefundPayment(models.Model):
     # The gateway was asked (set before the call, so a retry never asks twice blindly).
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # When a retry is due; beat re-queues only what is past it, so it never starts a
+    # second chain of retries beside one still waiting out its backoff.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Sent to the gateway as the idempotency key: unique everywhere (a restored database
+    # or a staging copy on the same gateway account can never repeat one).
+    gateway_key = models.UUIDField(default=uuid.uuid4, null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)
 
@@ -213,7 +226,9 @@ class RefundPayment(models.Model):
 
     @property
     def idempotency_key(self) -> str:
-        return f"refund-{self.refund_id}-payment-{self.payment_id}"
+        if self.gateway_key:
+            return f"refund-{self.gateway_key}"
+        return f"refund-{self.refund_id}-payment-{self.payment_id}"  # rows before 0005
 
 
 class AlertEvent(models.TextChoices):
@@ -250,6 +265,8 @@ class CustomerAlert(models.Model):
     )
     attempts = models.IntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # When a retry is due (see RefundPayment.next_attempt_at).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -283,8 +300,13 @@ class RefundImport(models.Model):
     count = models.IntegerField(default=0)
     outcome = models.CharField(max_length=16, choices=ImportOutcome.choices)
     errors = models.JSONField(default=list, blank=True)
+    # Who did it stays on the books: a user who acted can't be deleted (deactivate them).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Through which API key, when it came through the API (keys are revoked, never deleted).
+    api_key = models.ForeignKey(
+        "backoffice.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
     class Meta:

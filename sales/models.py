@@ -147,16 +147,21 @@ class Sale(models.Model):
     cancel_reason = models.CharField(max_length=16, choices=CancelReason.choices, blank=True)
     cancel_note = models.TextField(blank=True)
 
+    # Who did it stays on the books: a user who acted can't be deleted (deactivate them).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # How it was cancelled (a cancel with nothing paid writes no refund to say so).
+    cancel_source = models.CharField(max_length=16, blank=True, default="", db_default="")
+    cancel_restock = models.BooleanField(null=True, blank=True)
+    cancel_alert = models.BooleanField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -344,8 +349,9 @@ class Payment(models.Model):
     gateway = models.CharField(max_length=32, blank=True)
     gateway_reference = models.CharField(max_length=128, blank=True)
     refunded_amount = models.BigIntegerField(default=0)
+    # Who did it stays on the books: a user who acted can't be deleted (deactivate them).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
