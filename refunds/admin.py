@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -44,6 +45,7 @@ from .admin_views import (
     refusable,
 )
 from .models import (
+    AllocationStatus,
     CustomerAlert,
     IdempotencyKey,
     Refund,
@@ -51,8 +53,10 @@ from .models import (
     RefundLine,
     RefundPayment,
     RefundReason,
+    RefundStatus,
 )
 from .services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
+from .services.settle import refund_settle_offline
 
 # A list action's confirmation page previews every sale: keep a selection human-sized.
 ACTION_LIMIT = 200
@@ -434,6 +438,19 @@ class RefundPaymentInline(RefundMoneyMixin, ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("refund", "payment__sale")
 
 
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Refused on one payment after another paid back")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(needs_attention=True)
+        return queryset
+
+
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     # Fits 1360 px: no id (the date links to the refund), created by and batch id are
@@ -441,8 +458,8 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["created_display", "sale_link", "type", "status_display",
                     "total_display", "reason_display", "online", "source", "credit_note"]
     list_display_links = ["created_display"]
-    list_filter = ["type", "status", ReasonFilter, "online", BatchFilter, "source",
-                   "created_at"]
+    list_filter = [NeedsAttentionFilter, "type", "status", ReasonFilter, "online", BatchFilter,
+                   "source", "created_at"]
     search_fields = ["=sale__number", "=sale__external_id", "=external_id", "=batch_id",
                      "=sale__customer__email"]
     search_help_text = "Sale number or external id, refund external id, batch id or " \
@@ -484,9 +501,56 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ["backoffice/css/admin.css"]}
 
+    actions = ["settle_refused_part_offline"]
+
     def get_queryset(self, request):
         # The page's title and breadcrumb are str(refund): "Refund #13 of S-000008".
-        return super().get_queryset(request).select_related("sale", "created_by")
+        refused = RefundPayment.objects.filter(refund=OuterRef("pk"),
+                                               status=AllocationStatus.FAILED)
+        return (super().get_queryset(request).select_related("sale", "created_by")
+                .annotate(needs_attention=Exists(refused) & Q(status=RefundStatus.PENDING)))
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm(REFUND_PERMISSION)
+
+    @admin.action(description="Record the refused part as given back offline",
+                  permissions=["refund"])
+    def settle_refused_part_offline(self, request, queryset):
+        """A refund refused on one payment after another paid back (settle.py): staff gave
+        the refused part back another way. A confirmation page first, as delete_selected."""
+        refunds = list(queryset.select_related("sale").order_by("pk"))
+        waiting = [r for r in refunds if r.needs_attention]
+        if request.POST.get("confirm") != "yes":
+            owed = {
+                r.pk: sum(a.amount for a in r.allocations.all() if a.status == "failed")
+                for r in waiting
+            }
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Record the refused part as given back offline",
+                "opts": self.model._meta,
+                "rows": [(r, format_money(owed[r.pk], r.currency), r.failure_reason)
+                         for r in waiting],
+                "skipped": [r for r in refunds if not r.needs_attention],
+                "action": "settle_refused_part_offline",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/refunds/refund/settle_offline_confirmation.html", context)
+        note = request.POST.get("note", "").strip()[:80]
+        for refund in refunds:
+            try:
+                done = refund_settle_offline(refund_id=refund.pk, actor=request.user,
+                                             note=note)
+            except DomainError as exc:
+                self.message_user(request, f"{refund}: not recorded. {exc.message}",
+                                  messages.WARNING)
+                continue
+            self.message_user(
+                request, f"{refund}: recorded as given back offline; the refund is "
+                f"{done.get_status_display().lower()} and the customer is told if asked.",
+                messages.SUCCESS)
+        return None
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -545,6 +609,9 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
+        if getattr(obj, "needs_attention", False):
+            return format_html('<span class="bo-badge bo-badge-red">{}</span>',
+                               "Needs attention")
         colour = {"succeeded": "green", "pending": "amber", "failed": "red"}.get(obj.status)
         return format_html('<span class="bo-badge bo-badge-{}">{}</span>', colour,
                            obj.get_status_display())
