@@ -76,10 +76,12 @@ class Bench:
         )
         env.pop("CONN_MAX_AGE", None)
         broker = self._redis()
-        if broker:
-            env["CELERY_BROKER_URL"] = broker
-        else:
-            env.pop("CELERY_BROKER_URL", None)
+        if not broker:
+            # Production settings refuse to start without a broker (and eager tasks would
+            # run the alerts inside the request: not what a shop runs).
+            raise SystemExit("bench/run needs Redis on 127.0.0.1:6379 with an empty "
+                             "database among 8..15 (redis-server --daemonize yes)")
+        env["CELERY_BROKER_URL"] = broker
         return env
 
     def _redis(self) -> str | None:
@@ -159,12 +161,13 @@ class Bench:
             say(f"kept {self.work} and database {self.args.db}")
 
     # ---- gunicorn -----------------------------------------------------------------------
-    def start_gunicorn(self, config: tuple[int, int], tag: str) -> None:
+    def start_gunicorn(self, config: tuple[int, ...], tag: str) -> None:
         self.stop_gunicorn()
         self.port = _free_port()
-        workers, conn_max_age = config
+        workers, conn_max_age, prepared = (*config, 1)[:3]
         self.n_workers = workers
-        env = dict(self.env, CONN_MAX_AGE=str(conn_max_age))
+        env = dict(self.env, CONN_MAX_AGE=str(conn_max_age),
+                   DB_PREPARED_STATEMENTS=str(prepared))
         log = open(self.work / f"gunicorn-{tag}.log", "w")  # noqa: SIM115 - kept open
         # The project's gunicorn.conf.py (production: JSON logs, access log) is read from
         # the working directory when present; these flags override it.
@@ -418,8 +421,9 @@ class Bench:
             print(f"{name}: {shown} (target {target}) {'MET' if ok else 'MISSED'}", flush=True)
 
 
-def _tag(config: tuple[int, int]) -> str:
-    return f"w{config[0]}_cma{config[1]}"
+def _tag(config: tuple[int, ...]) -> str:
+    tag = f"w{config[0]}_cma{config[1]}"
+    return tag + ("_noprep" if len(config) > 2 and not config[2] else "")
 
 
 def _num(text: str):
@@ -451,10 +455,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sales", type=int, default=100000, help="seed_demo --sales N")
     p.add_argument("--seconds", type=int, default=20, help="pgbench and refund scenario length")
     p.add_argument("--short", type=int, default=10, help="length of the other wrk scenarios")
-    p.add_argument("--configs", nargs="+", default=["2:0", "2:60", "4:60"],
-                   metavar="WORKERS:CONN_MAX_AGE",
-                   help="gunicorn configurations to compare (sync workers : CONN_MAX_AGE); "
-                        "the one with the best refund throughput is used for the rest")
+    p.add_argument("--configs", nargs="+", default=["2:0", "2:60:0", "2:60", "4:60"],
+                   metavar="WORKERS:CONN_MAX_AGE[:PREPARED]",
+                   help="gunicorn configurations to compare (sync workers : CONN_MAX_AGE "
+                        "[: DB_PREPARED_STATEMENTS, default 1]); the one with the best "
+                        "refund throughput is used for the rest")
     p.add_argument("--admin-million", action="store_true",
                    help="also top the sales up to 1,000,000 and time the admin there (+~4-5 min)")
     p.add_argument("--profile", metavar="DIR",

@@ -70,9 +70,15 @@ def make_sale(products, *, lines: int, qty: int, payments: int, ext: str) -> Sal
 
 
 def prepare(workdir: Path) -> None:
+    # The load comes from an integration's key, as in production: a service user (not a
+    # superuser) with the integration role, so permissions are checked as they would be.
+    from backoffice.management.commands.create_api_key import ROLES, _permissions
+
     User = get_user_model()
-    admin = User.objects.get(username="admin")
-    _, key = ApiKey.objects.create_key(name="bench", user=admin)
+    service, _ = User.objects.get_or_create(username="bench-integration",
+                                            defaults={"is_staff": False})
+    service.user_permissions.set(_permissions(ROLES["integration"]))
+    _, key = ApiKey.objects.create_key(name="bench", user=service)
     (workdir / "api_key").write_text(key)
     products = list(Product.objects.order_by("pk")[:10])
 
