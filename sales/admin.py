@@ -138,18 +138,9 @@ class ProductAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
 
 
-class SaleLineInline(ReadOnlyMixin, admin.TabularInline):
-    model = SaleLine
-    extra = 0
-    can_delete = False
-    fields = ["sku", "description", "quantity", "refunded_quantity", "unit_price_display",
-              "discount_display", "tax_rate", "net_display", "tax_display",
-              "refunded_amount_display"]
-    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
-    verbose_name_plural = "Lines (what was bought and what was already given back)"
-    # A plain table (same columns): Django's tabular inline renders a readonly widget
-    # per cell, ~400 ms for a 100-line sale (bench/RESULTS.md).
-    template = "admin/sales/sale/lines_inline.html"
+class SaleLineMoneyMixin:
+    """A sale line's amounts as money, in its sale's currency (the sale is selected with
+    the line: no query per row)."""
 
     def _money(self, obj, amount):
         return format_money(amount, obj.sale.currency)
@@ -162,17 +153,31 @@ class SaleLineInline(ReadOnlyMixin, admin.TabularInline):
     def discount_display(self, obj):
         return self._money(obj, obj.discount)
 
-    @admin.display(description="net")
+    @admin.display(description="net", ordering="net_amount")
     def net_display(self, obj):
         return self._money(obj, obj.net_amount)
 
-    @admin.display(description="tax")
+    @admin.display(description="tax", ordering="tax_amount")
     def tax_display(self, obj):
         return self._money(obj, obj.tax_amount)
 
     @admin.display(description="refunded (net + tax)")
     def refunded_amount_display(self, obj):
         return self._money(obj, obj.refunded_amount + obj.refunded_tax)
+
+
+class SaleLineInline(SaleLineMoneyMixin, ReadOnlyMixin, admin.TabularInline):
+    model = SaleLine
+    extra = 0
+    can_delete = False
+    fields = ["sku", "description", "quantity", "refunded_quantity", "unit_price_display",
+              "discount_display", "tax_rate", "net_display", "tax_display",
+              "refunded_amount_display"]
+    readonly_fields = cast("list[str]", fields)  # plain field names, no groups
+    verbose_name_plural = "Lines (what was bought and what was already given back)"
+    # A plain table (same columns): Django's tabular inline renders a readonly widget
+    # per cell, ~400 ms for a 100-line sale (bench/RESULTS.md).
+    template = "admin/sales/sale/lines_inline.html"
 
     def get_queryset(self, request):
         # tax_percent: 0.1750 -> 17.5000, shown as "17.5%" by lines_inline.html.
@@ -341,7 +346,7 @@ admin.site.register(Order, OrderAdmin)
 
 
 @admin.register(SaleLine)
-class SaleLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SaleLineAdmin(SaleLineMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: a line is fixed once sold; its counters move only through refunds."""
 
     list_display = ["id", "sale", "sku", "description", "quantity", "refunded_quantity",
@@ -352,7 +357,7 @@ class SaleLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     fields = ["sale", "product", "sku", "description", "quantity", "refunded_quantity",
               "unit_price_display", "discount_display", "tax_rate_display", "net_display",
-              "tax_display", "refunded_display"]
+              "tax_display", "refunded_amount_display"]
     readonly_fields = cast("list[str]", fields)  # plain field names, no groups
 
     class Media:
@@ -361,32 +366,9 @@ class SaleLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("sale", "product")
 
-    def _money(self, obj, amount):
-        return format_money(amount, obj.sale.currency)
-
-    @admin.display(description="unit price")
-    def unit_price_display(self, obj):
-        return self._money(obj, obj.unit_price)
-
-    @admin.display(description="discount")
-    def discount_display(self, obj):
-        return self._money(obj, obj.discount)
-
     @admin.display(description="tax rate")
     def tax_rate_display(self, obj):
         return percent(obj.tax_rate)
-
-    @admin.display(description="net", ordering="net_amount")
-    def net_display(self, obj):
-        return self._money(obj, obj.net_amount)
-
-    @admin.display(description="tax", ordering="tax_amount")
-    def tax_display(self, obj):
-        return self._money(obj, obj.tax_amount)
-
-    @admin.display(description="refunded (net + tax)")
-    def refunded_display(self, obj):
-        return self._money(obj, obj.refunded_amount + obj.refunded_tax)
 
 
 @admin.register(Payment)
