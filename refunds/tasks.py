@@ -7,20 +7,35 @@
   with backoff, then the alert is marked failed for staff to resend.
 - `requeue_pending_alerts`, `resettle_pending_refunds`: run by beat, they queue again
   what a broker outage or a dead worker left pending.
+
+Before a task retries it records when the retry is due (`next_attempt_at`), and beat
+leaves that row alone until then (plus a grace): one retry chain per alert or refund,
+so ALERT_MAX_RETRIES and the backoff hold.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from .gateways import GatewayUnavailableError
 from .models import AlertStatus
-from .services.alerts import AlertDeliveryError, alert_give_up, alert_send, alerts_requeue
-from .services.settle import refund_settle, refunds_resettle
+from .services.alerts import (
+    AlertDeliveryError,
+    alert_give_up,
+    alert_retry_at,
+    alert_send,
+    alerts_requeue,
+)
+from .services.settle import refund_retry_at, refund_settle, refunds_resettle
+
+log = logging.getLogger(__name__)
 
 ALERT_MAX_RETRIES = 6  # ~1+2+4+8+16+32 s of backoff, then failed (staff resend)
 SETTLE_MAX_RETRIES = 10  # then left pending: beat asks the gateway again later
@@ -31,13 +46,30 @@ def _backoff(retries: int, *, factor: int = 1, maximum: int = 600) -> int:
                                             full_jitter=True) + 1
 
 
-@shared_task(
-    bind=True, autoretry_for=(GatewayUnavailableError, OperationalError, InterfaceError),
-    retry_backoff=2, retry_backoff_max=600, retry_jitter=True, max_retries=SETTLE_MAX_RETRIES,
-    acks_late=True,
-)
+def _due(countdown: int) -> datetime:
+    return timezone.now() + timedelta(seconds=countdown)
+
+
+def _record(service: Callable[..., object], **kwargs) -> None:
+    """Record when a retry is due, best effort: if the database is what failed, the
+    task retries all the same (beat may then queue it once more; the work stays once)."""
+    try:
+        service(**kwargs)
+    except (OperationalError, InterfaceError):
+        log.warning("could not record the next attempt (%s)", kwargs, exc_info=True)
+
+
+@shared_task(bind=True, max_retries=SETTLE_MAX_RETRIES, acks_late=True)
 def settle_refund(self, refund_id: int) -> str:
-    return refund_settle(refund_id=refund_id).status
+    try:
+        return refund_settle(refund_id=refund_id).status
+    except (GatewayUnavailableError, OperationalError, InterfaceError) as exc:
+        if self.request.retries >= self.max_retries:
+            _record(refund_retry_at, refund_id=refund_id, when=None)  # beat takes over
+            raise
+        countdown = _backoff(self.request.retries, factor=2, maximum=600)
+        _record(refund_retry_at, refund_id=refund_id, when=_due(countdown))
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @shared_task(bind=True, max_retries=ALERT_MAX_RETRIES, acks_late=True)
@@ -48,9 +80,13 @@ def send_customer_alert(self, alert_id: int) -> str | None:
         if self.request.retries >= self.max_retries:
             alert_give_up(alert_id=alert_id)
             return AlertStatus.FAILED
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        countdown = _backoff(self.request.retries)
+        _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
+        raise self.retry(exc=exc, countdown=countdown) from exc
     except (OperationalError, InterfaceError) as exc:  # The database went away.
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        countdown = _backoff(self.request.retries)
+        _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
+        raise self.retry(exc=exc, countdown=countdown) from exc
     return alert.status if alert else None
 
 

@@ -10,6 +10,12 @@
   (`attempts`, `last_error`) and raised as `AlertDeliveryError` for the task to retry;
   a permanent one marks the alert `failed`. Staff see failures in the admin and
   resend them (`alerts_resend`).
+- Retries are scheduled: before the task retries it records when (`alert_retry_at`,
+  `next_attempt_at`); sending, failing for good or giving up clears it. Beat re-queues
+  only past-due work: an alert with no retry due, or whose retry is overdue by more than
+  RETRY_GRACE (its retry was lost with a dead worker). It claims what it queues (locked
+  rows skipped, `next_attempt_at` moved RETRY_GRACE ahead), so a second beat run right
+  after, or a second beat by mistake, does not queue it again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import re
 import smtplib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -40,6 +46,11 @@ log = logging.getLogger(__name__)
 PERMANENT_ERRORS = (
     TemplateDoesNotExist, TemplateSyntaxError, smtplib.SMTPRecipientsRefused, SmsRejectedError,
 )
+
+
+# How long past its due time a scheduled retry may be before beat takes it over; also
+# how far ahead beat pushes what it queues.
+RETRY_GRACE = timedelta(seconds=30)
 
 
 class AlertDeliveryError(Exception):
@@ -183,7 +194,8 @@ def alert_send(*, alert_id: int) -> CustomerAlert | None:
         if alert.refund is not None and alert.refund.status == RefundStatus.FAILED:
             alert.status = AlertStatus.CANCELLED
             alert.last_error = "The refund failed at the payment gateway."
-            alert.save(update_fields=["status", "last_error"])
+            alert.next_attempt_at = None
+            alert.save(update_fields=["status", "last_error", "next_attempt_at"])
             return alert
         if alert.refund is not None and alert.refund.status != RefundStatus.SUCCEEDED:
             return alert  # Told only once the money went back; settling queues it again.
@@ -193,7 +205,8 @@ def alert_send(*, alert_id: int) -> CustomerAlert | None:
         except PERMANENT_ERRORS as exc:
             alert.status = AlertStatus.FAILED
             alert.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            alert.save(update_fields=["status", "attempts", "last_error"])
+            alert.next_attempt_at = None
+            alert.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
             log.error("customer alert %s failed for good: %s", alert.pk, exc)
             return alert
         except Exception as exc:
@@ -204,23 +217,34 @@ def alert_send(*, alert_id: int) -> CustomerAlert | None:
             alert.status = AlertStatus.SENT
             alert.sent_at = timezone.now()
             alert.last_error = ""
-            alert.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+            alert.next_attempt_at = None
+            alert.save(update_fields=["status", "sent_at", "attempts", "last_error",
+                                      "next_attempt_at"])
             return alert
     # Outside the transaction, so the recorded attempt stays.
     raise AlertDeliveryError(alert.last_error) from failure
 
 
+def alert_retry_at(*, alert_id: int, when: datetime) -> bool:
+    """Record when a still-pending alert's retry is due: beat leaves it alone till then."""
+    return bool(CustomerAlert.objects.filter(pk=alert_id, status=AlertStatus.PENDING)
+                .update(next_attempt_at=when))
+
+
 def alert_give_up(*, alert_id: int) -> bool:
     """Mark a still-pending alert failed (retries exhausted): staff resend it."""
     return bool(CustomerAlert.objects.filter(pk=alert_id, status=AlertStatus.PENDING)
-                .update(status=AlertStatus.FAILED))
+                .update(status=AlertStatus.FAILED, next_attempt_at=None))
 
 
-def alerts_pending(*, older_than: timedelta = timedelta(0)):
-    """Pending alerts that could be sent now: no refund, or a refund that succeeded."""
+def alerts_pending(*, older_than: timedelta = timedelta(0), grace: timedelta = RETRY_GRACE):
+    """Pending alerts that could be sent now: no refund, or a refund that succeeded; and
+    no retry scheduled, or one overdue by more than `grace` (lost with its worker)."""
+    now = timezone.now()
     return CustomerAlert.objects.filter(
         Q(refund__isnull=True) | Q(refund__status=RefundStatus.SUCCEEDED),
-        status=AlertStatus.PENDING, created_at__lte=timezone.now() - older_than,
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now - grace),
+        status=AlertStatus.PENDING, created_at__lte=now - older_than,
     ).order_by("created_at", "pk")
 
 
@@ -230,10 +254,27 @@ class RequeueResult:
     queued: int
 
 
-def alerts_requeue(*, older_than: timedelta = timedelta(0), limit: int = 1000) -> RequeueResult:
-    """Queue again the alerts left pending (the broker was down, a worker died)."""
-    ids = list(alerts_pending(older_than=older_than).values_list("pk", flat=True)[:limit])
-    return RequeueResult(found=len(ids), queued=_enqueue(ids))
+def alerts_requeue(*, older_than: timedelta = timedelta(0), limit: int = 1000,
+                   grace: timedelta = RETRY_GRACE) -> RequeueResult:
+    """Queue again the alerts left pending (the broker was down, a worker died).
+
+    Only past-due ones (`alerts_pending`). Each is claimed first: rows locked by a send
+    in progress are skipped, the others get `next_attempt_at` = now + `grace`, so
+    another run within that time does not queue them twice. What could not be queued
+    (broker down) is released at once for the next run."""
+    with transaction.atomic():
+        ids = list(
+            alerts_pending(older_than=older_than, grace=grace)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
+        )
+        hold = timezone.now() + grace
+        CustomerAlert.objects.filter(pk__in=ids).update(next_attempt_at=hold)
+    queued = _enqueue(ids)
+    if missed := ids[queued:]:
+        CustomerAlert.objects.filter(pk__in=missed, next_attempt_at=hold).update(
+            next_attempt_at=None)
+    return RequeueResult(found=len(ids), queued=queued)
 
 
 @dataclass

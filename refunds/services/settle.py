@@ -12,12 +12,19 @@ so nothing is rolled back: the refund stays pending and *needs attention* (its c
 still hold what it gives back, so nobody can refund those units or that money twice), and
 the customer is told nothing yet. Staff give the refused part back another way and record
 it with `refund_settle_offline`; then the refund succeeds and the customer is alerted.
+
+Retries are scheduled: before the settle task retries it records when on the refund's
+still-pending online allocations (`refund_retry_at`, `next_attempt_at`); an answer from
+the gateway clears it. Beat (`refunds_resettle`) queues only refunds with no retry
+coming (no pending allocation has one due, or only one overdue by more than RETRY_GRACE),
+so it never starts a second settlement beside the task's own retries; and it claims what
+it queues.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
@@ -38,7 +45,7 @@ from ..models import (
     RefundStatus,
     RefundType,
 )
-from .alerts import alerts_queue, enqueue_each
+from .alerts import RETRY_GRACE, alerts_queue, enqueue_each
 from .refund import PlannedLine, move_line_counters, move_payment_counters, restock_units
 
 log = logging.getLogger(__name__)
@@ -86,7 +93,7 @@ def refund_settle(*, refund_id: int) -> Refund:
         except GatewayError as exc:
             RefundPayment.objects.filter(pk=allocation_id, status=AllocationStatus.PENDING).update(
                 status=AllocationStatus.FAILED, last_error=str(exc)[:2000],
-                settled_at=timezone.now(),
+                settled_at=timezone.now(), next_attempt_at=None,
             )
             log.warning("gateway refused allocation %s of refund %s: %s",
                         allocation_id, refund_id, exc,
@@ -99,30 +106,60 @@ def refund_settle(*, refund_id: int) -> Refund:
             continue
         RefundPayment.objects.filter(pk=allocation_id, status=AllocationStatus.PENDING).update(
             status=AllocationStatus.SUCCEEDED, gateway_reference=result.reference,
-            settled_at=timezone.now(), last_error="",
+            settled_at=timezone.now(), last_error="", next_attempt_at=None,
         )
     return refund_finalise(refund_id=refund_id)
 
 
-def refunds_pending_online(*, older_than: timedelta = timedelta(0)):
-    """Refunds still waiting for a gateway's answer."""
+def refund_retry_at(*, refund_id: int, when: datetime | None) -> int:
+    """Record when the settle task asks again for the refund's still-pending online
+    allocations (None: no retry is coming; beat takes over). Returns how many."""
+    return RefundPayment.objects.filter(
+        refund_id=refund_id, online=True, status=AllocationStatus.PENDING
+    ).update(next_attempt_at=when)
+
+
+def refunds_pending_online(*, older_than: timedelta = timedelta(0),
+                           grace: timedelta = RETRY_GRACE):
+    """Refunds still waiting for a gateway's answer, with no retry of their own coming:
+    none of their pending allocations has a retry due later than `grace` ago."""
+    now = timezone.now()
     waiting = RefundPayment.objects.filter(
         refund=OuterRef("pk"), online=True, status=AllocationStatus.PENDING
     )
+    scheduled = waiting.filter(next_attempt_at__gt=now - grace)
     return Refund.objects.filter(
-        Exists(waiting), status=RefundStatus.PENDING,
-        created_at__lte=timezone.now() - older_than,
+        Exists(waiting), ~Exists(scheduled), status=RefundStatus.PENDING,
+        created_at__lte=now - older_than,
     ).order_by("created_at", "pk")
 
 
-def refunds_resettle(*, older_than: timedelta = timedelta(0), limit: int = 500) -> int:
+def refunds_resettle(*, older_than: timedelta = timedelta(0), limit: int = 500,
+                     grace: timedelta = RETRY_GRACE) -> int:
     """Queue the settle task again for online refunds left pending (broker was down at
-    refund time, retries ran out during a gateway outage). Safe to repeat: the gateway
-    is asked with the same idempotency key. Returns how many were queued."""
+    refund time, retries ran out during a gateway outage, a worker died with the retry).
+    Only past-due ones (`refunds_pending_online`), claimed first: a refund row locked by
+    a settlement in progress is skipped, the others' pending allocations get
+    `next_attempt_at` = now + `grace`, so another run within that time does not queue
+    them twice. Safe to repeat: the gateway is asked with the same idempotency key.
+    Returns how many were queued."""
     from ..tasks import settle_refund
 
-    ids = refunds_pending_online(older_than=older_than).values_list("pk", flat=True)[:limit]
-    return enqueue_each(settle_refund, list(ids), what="settlement of refund")
+    with transaction.atomic():
+        ids = list(
+            refunds_pending_online(older_than=older_than, grace=grace)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
+        )
+        hold = timezone.now() + grace
+        RefundPayment.objects.filter(
+            refund_id__in=ids, online=True, status=AllocationStatus.PENDING
+        ).update(next_attempt_at=hold)
+    queued = enqueue_each(settle_refund, ids, what="settlement of refund")
+    if missed := ids[queued:]:  # The broker is down: the next run tries them again.
+        RefundPayment.objects.filter(refund_id__in=missed, next_attempt_at=hold).update(
+            next_attempt_at=None)
+    return queued
 
 
 def refund_finalise(*, refund_id: int) -> Refund:
@@ -143,7 +180,7 @@ def refund_finalise(*, refund_id: int) -> Refund:
         if not failed:
             RefundPayment.objects.filter(
                 refund=refund, status=AllocationStatus.PENDING
-            ).update(status=AllocationStatus.SUCCEEDED, settled_at=now)
+            ).update(status=AllocationStatus.SUCCEEDED, settled_at=now, next_attempt_at=None)
             refund.status = RefundStatus.SUCCEEDED
             refund.settled_at = now
             refund.save(update_fields=["status", "settled_at"])
@@ -197,7 +234,7 @@ def refund_settle_offline(*, refund_id: int, actor=None, note: str = "") -> Refu
             )
         who = getattr(actor, "get_username", lambda: "")() or "staff"
         RefundPayment.objects.filter(pk__in=[a.pk for a in refused]).update(
-            status=AllocationStatus.PENDING, online=False,
+            status=AllocationStatus.PENDING, online=False, next_attempt_at=None,
             gateway_reference=f"offline by {who}{': ' + note if note else ''}"[:128],
         )
         Refund.objects.filter(pk=refund.pk).update(failure_reason="")
@@ -213,7 +250,7 @@ def _compensate(refund: Refund, locked, allocations: list[RefundPayment]) -> Non
     sale: Sale = locked.sale
     released = allocations
     RefundPayment.objects.filter(pk__in=[a.pk for a in released]).update(
-        status=AllocationStatus.FAILED, settled_at=now
+        status=AllocationStatus.FAILED, settled_at=now, next_attempt_at=None
     )
     money_back = sum(a.amount for a in released)
     move_payment_counters({a.payment_id: a.amount for a in released}, -1)
@@ -256,5 +293,6 @@ def _compensate(refund: Refund, locked, allocations: list[RefundPayment]) -> Non
     refund.failure_reason = (failures or "The gateway refused the refund.")[:2000]
     refund.save(update_fields=["status", "settled_at", "failure_reason"])
     CustomerAlert.objects.filter(refund=refund, status=AlertStatus.PENDING).update(
-        status=AlertStatus.CANCELLED, last_error="The refund failed at the payment gateway."
+        status=AlertStatus.CANCELLED, last_error="The refund failed at the payment gateway.",
+        next_attempt_at=None,
     )
