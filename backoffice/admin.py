@@ -1,5 +1,19 @@
+"""API keys, users and django-axes' login records, as the audit trail needs them.
+
+Keys are revoked, never deleted: a refund or an import names the key it came through
+(Refund.api_key, RefundImport.api_key, PROTECT). A user who acted (a sale, a payment, a
+refund, an import, a cancel) can't be deleted either (PROTECT): the delete page says
+what protects them; deactivate them instead. Axes' logins and failed logins are a
+record of who tried to get in: read-only for everybody. Its access attempts (the
+lockout counters) stay deletable, so staff can unlock someone.
+"""
+
+from axes.admin import AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from .models import ApiKey
@@ -21,6 +35,10 @@ class ApiKeyAdmin(APIKeyModelAdmin):
             fields += ("user",)
         return fields
 
+    def has_delete_permission(self, request, obj=None):
+        # Revoke instead: what was done with the key keeps naming it.
+        return False
+
 
 # The library registers its own concrete APIKey model; this project uses ApiKey instead.
 try:
@@ -29,3 +47,55 @@ try:
     admin.site.unregister(APIKey)
 except NotRegistered:
     pass
+
+
+class ReadOnlyAdminMixin:
+    """No add, change or delete permission, for anybody (superusers too)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AccessLogReadOnlyAdmin(ReadOnlyAdminMixin, AccessLogAdmin):
+    pass
+
+
+class AccessFailureLogReadOnlyAdmin(ReadOnlyAdminMixin, AccessFailureLogAdmin):
+    pass
+
+
+# Axes registers its admins (AXES_ENABLE_ADMIN) before this module is loaded ("axes"
+# comes first in INSTALLED_APPS): the two log admins are replaced; AccessAttempt's stays.
+for _model, _model_admin in ((AccessLog, AccessLogReadOnlyAdmin),
+                             (AccessFailureLog, AccessFailureLogReadOnlyAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+        admin.site.register(_model, _model_admin)
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Deleting a user who acted is refused by the database (PROTECT); the page names
+    what protects them (templates/admin/auth/user/delete_confirmation.html says to
+    deactivate them instead)."""
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        if protected:
+            # The protected rows are ledger rows nobody may delete, so Django would also
+            # list them as "no permission": what stops it is that they are protected —
+            # say that (nothing is deleted either way).
+            perms_needed = set()
+        return to_delete, model_count, perms_needed, protected
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)

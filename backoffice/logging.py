@@ -12,6 +12,14 @@ or, for every line inside a block:
     with log_context(refund_id=refund.pk, sale_id=sale.pk):
         ...
 
+or, for every line of the rest of the request (the API key's authentication binds
+``api_key`` and ``user`` this way):
+
+    bind_log_context(api_key=key.prefix, user=user.get_username())
+
+The middleware gives each request a fresh context and resets it when the request ends,
+so nothing bound in one request is carried into the next one on the same thread.
+
 A record logged with ``exc_info`` carries its traceback in the ``exc`` field of the
 same line, so an error is one line with its traceback, logged once.
 
@@ -67,6 +75,27 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context_var.reset(token)
 
 
+def bind_log_context(**fields: Any) -> None:
+    """Add ``fields`` to every log line written from here to the end of the request
+    (outside a request: until the context is reset, so call it inside one)."""
+    _context_var.set({**(_context_var.get() or {}), **fields})
+
+
+def get_log_context() -> dict[str, Any]:
+    """What is bound now (a copy)."""
+    return dict(_context_var.get() or {})
+
+
+@contextlib.contextmanager
+def request_log_context() -> Iterator[None]:
+    """A fresh, empty log context for one request, reset when it ends."""
+    token = _context_var.set({})
+    try:
+        yield
+    finally:
+        _context_var.reset(token)
+
+
 def _current_task_id() -> str | None:
     try:
         from celery import current_task
@@ -89,7 +118,12 @@ class RequestContextFilter(logging.Filter):
             record.request_id = request_id_var.get() or getattr(
                 getattr(record, "request", None), "request_id", None
             )
-        for key, value in (_context_var.get() or {}).items():
+        context = _context_var.get()
+        if context is None:
+            # After the request's middleware returned (Django logs a 4xx/5xx response
+            # there): what the request had bound, kept on it by RequestIdMiddleware.
+            context = getattr(getattr(record, "request", None), "log_context", None) or {}
+        for key, value in context.items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         if not hasattr(record, "task_id"):

@@ -1,5 +1,6 @@
 """Request id: taken from the X-Request-ID header (set by the proxy) or made here, put in
-the logging context for the whole request, and echoed on the response."""
+the logging context for the whole request, and echoed on the response. Each request
+starts with an empty log context (what it binds, e.g. its API key, ends with it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from .logging import new_request_id, request_id_var
+from .logging import get_log_context, new_request_id, request_id_var, request_log_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept only when it is short and plain, so it can't forge log lines.
@@ -27,7 +28,13 @@ class RequestIdMiddleware:
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         try:
-            response = self.get_response(request)
+            with request_log_context():
+                try:
+                    response = self.get_response(request)
+                finally:
+                    # Django logs a 4xx/5xx response after this returns: the log
+                    # filter finds what the request bound (its API key) here.
+                    request.log_context = get_log_context()  # type: ignore[attr-defined]
         finally:
             request_id_var.reset(token)
         response[REQUEST_ID_HEADER] = request_id

@@ -36,6 +36,7 @@ from .admin_views import (
     CANCEL_PERMISSION,
     REASON_LABELS,
     REFUND_PERMISSION,
+    cancel_audit,
     cancel_summary,
     cancel_view,
     credit_note_view,
@@ -152,6 +153,27 @@ class SaleRefundsMixin(_SaleModelAdmin):
     def get_inlines(self, request, obj):
         return [*super().get_inlines(request, obj), RefundInline, CustomerAlertInline]
 
+    # -- the audit trail --------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        """A cancelled sale's History says, in one sentence, who cancelled it, through
+        which door, with which options (the refund's row can't: nothing paid, none)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.cancelled_at is None:
+            return fieldsets
+        return [
+            (name, {**options, "fields": [*options["fields"], "cancellation_display"]})
+            if name == "History" else (name, options)
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "cancellation_display"]
+
+    @admin.display(description="cancellation")
+    def cancellation_display(self, obj):
+        return cancel_audit(obj)
+
     # -- permissions ------------------------------------------------------------------
 
     def has_cancel_permission(self, request, obj=None):
@@ -231,7 +253,6 @@ class SaleRefundsMixin(_SaleModelAdmin):
         sales = list(queryset.select_related("customer").order_by("pk"))
         form = CancelForm(request.POST if request.POST.get("post") == "yes" else None)
         if request.POST.get("post") == "yes" and form.is_valid():
-            data = form.cleaned_data
             done = 0
             for sale in sales:  # one service call, one transaction, per sale
                 try:
@@ -243,7 +264,7 @@ class SaleRefundsMixin(_SaleModelAdmin):
                     continue
                 if not result.already:
                     done += 1
-                    self.log_change(request, sale, f"Cancelled ({data['reason']}).")
+                    self.log_change(request, sale, cancel_audit(result.sale))
                 self.message_user(request, cancel_summary(result),
                                   messages.SUCCESS if not result.already else messages.INFO)
             self.message_user(request, f"{done} of {len(sales)} sale(s) cancelled.",
@@ -507,7 +528,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
         # The page's title and breadcrumb are str(refund): "Refund #13 of S-000008".
         refused = RefundPayment.objects.filter(refund=OuterRef("pk"),
                                                status=AllocationStatus.FAILED)
-        return (super().get_queryset(request).select_related("sale", "created_by")
+        return (super().get_queryset(request).select_related("sale", "created_by", "api_key")
                 .annotate(needs_attention=Exists(refused) & Q(status=RefundStatus.PENDING)))
 
     def has_refund_permission(self, request):
@@ -669,9 +690,10 @@ class RefundPaymentAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(RefundImport)
 class RefundImportAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "received_at", "source", "count", "outcome", "created_by"]
+    list_display = ["id", "received_at", "source", "count", "outcome", "created_by",
+                    "api_key"]
     list_filter = ["outcome", "source"]
-    list_select_related = ["created_by"]
+    list_select_related = ["created_by", "api_key"]
     show_full_result_count = False
 
 

@@ -28,7 +28,7 @@ from backoffice.money import format_money
 from sales.models import CancelReason, Sale
 
 from .admin_forms import CancelForm, ImportUploadForm, RefundForm, minor_to_text
-from .models import Refund, RefundLine, RefundPayment, RefundReason, RefundStatus
+from .models import Refund, RefundLine, RefundPayment, RefundReason, RefundStatus, Source
 from .services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
 
 REFUND_PERMISSION = "refunds.add_refund"
@@ -216,7 +216,6 @@ def cancel_view(model_admin, request, object_id):
     sale = _sale_or_404(model_admin, request, object_id)
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
             result = sale_cancel(sale_id=sale.pk, **form.cancel_kwargs(),
                                  actor=request.user, source="admin")
@@ -224,7 +223,7 @@ def cancel_view(model_admin, request, object_id):
             form.add_error(None, error.message)  # shown once, on the page
         else:
             if not result.already:
-                model_admin.log_change(request, sale, f"Cancelled ({data['reason']}).")
+                model_admin.log_change(request, sale, cancel_audit(result.sale))
             model_admin.message_user(request, cancel_summary(result), messages.SUCCESS)
             return redirect(_sale_url(model_admin, sale))
     plan, problem = None, None
@@ -247,6 +246,33 @@ def refund_status_now(refund: Refund) -> str:
     still say pending when the row already says succeeded, or failed."""
     status = Refund.objects.filter(pk=refund.pk).values_list("status", flat=True).first()
     return RefundStatus(status or refund.status).label.lower()
+
+
+# "through the <door>": Sale.cancel_source, Refund.source.
+DOOR_WORDS: dict[str, str] = {
+    Source.ADMIN: "admin", Source.API: "API", Source.COMMAND: "command line",
+    Source.IMPORT: "import",
+}
+
+
+def cancel_audit(sale: Sale) -> str:
+    """Who cancelled a sale, through which door, with which options, in one sentence:
+    "Cancelled by clerk through the admin — reason Out of stock, units restocked,
+    customer not alerted." What a cancel made before these were recorded did not keep
+    (its door, its options) is left out. Reads sale.cancelled_by: select_related it."""
+    head = "Cancelled"
+    if sale.cancelled_by_id:
+        head += f" by {sale.cancelled_by.get_username()}"  # type: ignore[union-attr]
+    if sale.cancel_source:
+        head += f" through the {DOOR_WORDS.get(sale.cancel_source, sale.cancel_source)}"
+    details = []
+    if sale.cancel_reason:
+        details.append(f"reason {REASON_LABELS.get(sale.cancel_reason, sale.cancel_reason)}")
+    if sale.cancel_restock is not None:
+        details.append("units restocked" if sale.cancel_restock else "units not restocked")
+    if sale.cancel_alert is not None:
+        details.append("customer alerted" if sale.cancel_alert else "customer not alerted")
+    return f"{head} — {', '.join(details)}." if details else f"{head}."
 
 
 def cancel_summary(result) -> str:

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from backoffice.logging import bind_log_context
 from backoffice.models import ApiKey
 
 
@@ -22,6 +23,13 @@ def key_from_request(request) -> str | None:
     if keyword.lower() in {"bearer", "api-key"} and key.strip():
         return key.strip()
     return None
+
+
+def request_api_key(request) -> ApiKey | None:
+    """The API key a request authenticated with (None: a staff session, or no request).
+    The services store it on what they write (Refund.api_key, RefundImport.api_key)."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else None
 
 
 def preload_permissions(user) -> None:
@@ -57,6 +65,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
             api_key.last_used_at = now
         preload_permissions(user)
+        # Every log line of the rest of the request names the key (by its prefix, never
+        # the secret) and its user; RequestIdMiddleware drops both when the request ends.
+        bind_log_context(api_key=api_key.prefix, user=user.get_username())
         return user, api_key
 
     def authenticate_header(self, request) -> str:

@@ -44,6 +44,13 @@ class FeesSerializer(serializers.Serializer):
     shipping = MoneyField()
 
 
+class ApiKeyRefSerializer(serializers.Serializer):
+    """The API key a refund came through: its name and prefix (never the key itself)."""
+
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+
+
 class RefundSerializer(serializers.Serializer):
     """A refund (data of the 201 and of GET /refunds/{id}/)."""
 
@@ -73,6 +80,10 @@ class RefundSerializer(serializers.Serializer):
     withdrawn_at = serializers.DateTimeField(allow_null=True)
     source = serializers.CharField()  # type: ignore[assignment]
     created_by = serializers.SerializerMethodField()
+    api_key = ApiKeyRefSerializer(
+        allow_null=True, help_text="The API key it was made through (null: the admin, a "
+                                   "command or the admin's import page)."
+    )
     created_at = serializers.DateTimeField()
     settled_at = serializers.DateTimeField(allow_null=True)
     failure_reason = serializers.CharField()

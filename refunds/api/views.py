@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backoffice.api.auth import request_api_key
 from backoffice.api.envelope import ok, success
 from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
 from backoffice.errors import NothingToRefundError
@@ -44,7 +45,9 @@ from .serializers import (
 
 
 def refund_queryset():
-    return Refund.objects.select_related("created_by").prefetch_related("lines", "allocations")
+    return Refund.objects.select_related("created_by", "api_key").prefetch_related(
+        "lines", "allocations"
+    )
 
 
 def render_refund(refund: int | Refund) -> dict:
@@ -78,7 +81,8 @@ def _create_refund(request, ident: int | str, ser) -> Response:
         with ser.request_paths():
             result = with_sale_id(ident, lambda sale_id: refund_create(
                 sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
-                actor=request.user, source=Source.API, **ser.service_kwargs(),
+                actor=request.user, source=Source.API, api_key=request_api_key(request),
+                **ser.service_kwargs(),
             ))
         return Outcome(201, success(render_refund(result.refund), "refund created", 201),
                        refund=result.refund)
@@ -150,7 +154,8 @@ class SaleFullRefundView(APIView):
                 refund = refund_create(
                     sale_id=sale_id, idempotency_key=key,
                     request_hash=fingerprint if key else "", actor=request.user,
-                    source=Source.API, **ser.service_kwargs(),
+                    source=Source.API, api_key=request_api_key(request),
+                    **ser.service_kwargs(),
                 ).refund
             except NothingToRefundError:
                 # A concurrent full refund got there first: the same answer.
@@ -185,6 +190,7 @@ class SaleCancelView(APIView):
             result = sale_cancel(
                 sale_id=sale_id, reason=d["reason"], note=d["note"], restock=d["restock"],
                 alert_customer=d["alert_customer"], actor=request.user, source=Source.API,
+                api_key=request_api_key(request),
             )
             return Outcome(200, success(render_sale(sale_id), "sale cancelled"),
                            refund=result.refund)
@@ -269,7 +275,8 @@ class RefundBulkImportView(APIView):
                    responses={201: BulkResultSerializer})
     def post(self, request):
         result = refunds_bulk_import(records=request.data, import_source=_import_source(request),
-                                     actor=request.user, door=Source.API)
+                                     actor=request.user, door=Source.API,
+                                     api_key=request_api_key(request))
         return ok(result.as_dict(), "refunds imported", 201)
 
 

@@ -311,7 +311,7 @@ def _summary(errors: dict[str, list[str]], records: list) -> list[dict]:
     return out
 
 
-def _run(records: Any, *, import_source: str, actor: Any) -> BulkResult:
+def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -> BulkResult:
     parsed, errors = _parse(records)
     result = BulkResult(count=len(records) if isinstance(records, list) else 0)
     sale_of = _resolve_sales(parsed)
@@ -377,7 +377,7 @@ def _run(records: Any, *, import_source: str, actor: Any) -> BulkResult:
         _apply(plan, stock)
         refund = refund_row(plan, refund_type=RefundType.REFUND, actor=actor,
                             source=Source.IMPORT, external_id=record.id,
-                            import_source=import_source, now=now)
+                            import_source=import_source, now=now, api_key=api_key)
         new_refunds.append((refund, plan))
         if old is not None:
             to_detach.append(old.pk)
@@ -544,27 +544,34 @@ def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_S
 
 
 def refunds_bulk_import(*, records: Any, import_source: str = DEFAULT_IMPORT_SOURCE,
-                        actor: Any = None, door: str = Source.API) -> BulkResult:
-    """Upsert a batch, all or nothing; the RefundImport row records the outcome."""
+                        actor: Any = None, door: str = Source.API,
+                        api_key: Any = None) -> BulkResult:
+    """Upsert a batch, all or nothing; the RefundImport row records the outcome.
+
+    `api_key`: the backoffice.ApiKey the batch came through (stored on the import row,
+    refused or not, and on each of its refunds), or None (admin page, command).
+    """
     count = len(records) if isinstance(records, list) else 0
-    created_by = actor if getattr(actor, "pk", None) else None
+    who = {"created_by": actor if getattr(actor, "pk", None) else None,
+           "api_key": api_key if getattr(api_key, "pk", None) else None}
     try:
         with transaction.atomic():
-            result = _run(records, import_source=import_source, actor=actor)
+            result = _run(records, import_source=import_source, actor=actor,
+                          api_key=who["api_key"])
             row = RefundImport.objects.create(
-                source=door, count=count, outcome=ImportOutcome.SUCCESS, created_by=created_by,
+                source=door, count=count, outcome=ImportOutcome.SUCCESS, **who,
             )
             result.import_id = row.pk
     except DomainError as exc:
         RefundImport.objects.create(
-            source=door, count=count, outcome=ImportOutcome.FAILURE, created_by=created_by,
+            source=door, count=count, outcome=ImportOutcome.FAILURE, **who,
             errors=getattr(exc, "records", None) or [{"error": exc.message, "code": exc.code}],
         )
         raise
     except IntegrityError as exc:
         error = _integrity_error(exc, None)
         RefundImport.objects.create(
-            source=door, count=count, outcome=ImportOutcome.FAILURE, created_by=created_by,
+            source=door, count=count, outcome=ImportOutcome.FAILURE, **who,
             errors=[{"error": error.message, "code": error.code}],
         )
         raise error from exc

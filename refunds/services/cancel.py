@@ -1,4 +1,9 @@
-"""Cancel a sale: refund what was paid, restock, alert. One transaction."""
+"""Cancel a sale: refund what was paid, restock, alert. One transaction.
+
+The sale keeps who cancelled it, when, through which door (`cancel_source`) and with
+which options (`cancel_restock`, `cancel_alert`): a cancel with nothing paid writes no
+refund that could say so.
+"""
 
 from __future__ import annotations
 
@@ -107,9 +112,20 @@ def sale_cancel(
     alert_customer: bool = False,
     actor: Any = None,
     source: str = Source.ADMIN,
+    api_key: Any = None,
 ) -> CancelResult:
-    """Cancel a sale. On a sale already cancelled: nothing more happens (no second alert)."""
+    """Cancel a sale. On a sale already cancelled: nothing more happens (no second alert).
+
+    `source` is the door (admin, api, command, import), recorded on the sale with the
+    options; `api_key`, the backoffice.ApiKey an API call came through (stored on the
+    cancellation's refund), or None.
+    """
     _check_reason(reason)
+    if source not in Source.values:
+        raise ValidationFailedError(
+            f"Source must be one of {', '.join(Source.values)}.",
+            extra={"source": ["Unknown source."]},
+        )
     try:
         with transaction.atomic():
             locked = sale_lock(sale_id)
@@ -122,10 +138,15 @@ def sale_cancel(
             sale.cancel_reason = reason
             sale.cancel_note = note
             sale.cancelled_by = actor if getattr(actor, "pk", None) else None
+            # Written with the status by _save_sale / refund_write (_sale_changes).
+            sale.cancel_source = source
+            sale.cancel_restock = restock
+            sale.cancel_alert = alert_customer
             refund = None
             if sale.amount_paid > 0:
                 refund = refund_write(plan, refund_type=RefundType.CANCELLATION, actor=actor,
-                                      source=source, alert_event=AlertEvent.SALE_CANCELLED)
+                                      source=source, alert_event=AlertEvent.SALE_CANCELLED,
+                                      api_key=api_key)
             else:
                 # A quote or an unpaid invoice is simply cancelled: no refund, no money.
                 if restock and sale.kind != SaleKind.QUOTE:

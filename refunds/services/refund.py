@@ -381,11 +381,13 @@ def refund_create(
     source: str = Source.ADMIN,
     external_id: str | None = None,
     import_source: str = "",
+    api_key: Any = None,
 ) -> RefundResult:
     """Refund a sale, in full (no items) or by line and quantity. One transaction.
 
     With an idempotency key, a repeat of the same request returns the first refund and
-    changes nothing; the same key with another request is refused.
+    changes nothing; the same key with another request is refused. `api_key`: the
+    backoffice.ApiKey the request came through (stored on the refund), or None.
     """
     norm_items = _normalise_items(items)
     fingerprint = request_hash or request_fingerprint(
@@ -410,7 +412,7 @@ def refund_create(
             refund = refund_write(
                 plan, refund_type=plan.options.type, actor=actor, source=source,
                 idempotency_key=idempotency_key, request_hash=fingerprint,
-                external_id=external_id, import_source=import_source,
+                external_id=external_id, import_source=import_source, api_key=api_key,
             )
     except IntegrityError as exc:
         raise _integrity_error(exc, idempotency_key) from exc
@@ -455,7 +457,9 @@ def _sale_changes(plan: RefundPlan) -> tuple[dict[str, int], dict[str, Any]]:
     values = {
         "status": sale.status, "cancelled_at": sale.cancelled_at,
         "cancel_reason": sale.cancel_reason, "cancel_note": sale.cancel_note,
-        "cancelled_by_id": sale.cancelled_by_id, "updated_at": timezone.now(),
+        "cancelled_by_id": sale.cancelled_by_id, "cancel_source": sale.cancel_source,
+        "cancel_restock": sale.cancel_restock, "cancel_alert": sale.cancel_alert,
+        "updated_at": timezone.now(),
     }
     return deltas, values
 
@@ -519,8 +523,10 @@ def refund_row(
     external_id: str | None = None,
     import_source: str = "",
     now: datetime | None = None,
+    api_key: Any = None,
 ) -> Refund:
-    """The Refund row for a plan, unsaved (refund_write saves it; bulk imports batch it)."""
+    """The Refund row for a plan, unsaved (refund_write saves it; bulk imports batch it).
+    `api_key`: the backoffice.ApiKey it came through, or None (admin, command)."""
     opts = plan.options
     sale = plan.sale
     pending = plan.online
@@ -553,6 +559,7 @@ def refund_row(
         import_source=import_source,
         source=source,
         created_by=actor if getattr(actor, "pk", None) else None,
+        api_key=api_key if getattr(api_key, "pk", None) else None,
         settled_at=None if pending else now,
     )
 
@@ -583,6 +590,7 @@ def refund_write(
     external_id: str | None = None,
     import_source: str = "",
     alert_event: str | None = None,
+    api_key: Any = None,
 ) -> Refund:
     """Write a planned refund, move every counter and the sale's. The caller holds the
     sale's lock."""
@@ -593,7 +601,7 @@ def refund_write(
     refund = refund_row(
         plan, refund_type=refund_type, actor=actor, source=source,
         idempotency_key=idempotency_key, request_hash=request_hash,
-        external_id=external_id, import_source=import_source, now=now,
+        external_id=external_id, import_source=import_source, now=now, api_key=api_key,
     )
     refund_lines = [
         RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,
