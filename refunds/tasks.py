@@ -5,6 +5,8 @@
   with exponential backoff, always with the same idempotency key.
 - `send_customer_alert`: send one alert at most once; transient failures are retried
   with backoff, then the alert is marked failed for staff to resend.
+- `send_customer_alerts`: a refund's alerts, first attempt, in one message; a failure
+  goes on to send_customer_alert's retries.
 - `requeue_pending_alerts`, `resettle_pending_refunds`: run by beat, they queue again
   what a broker outage or a dead worker left pending.
 
@@ -88,6 +90,25 @@ def send_customer_alert(self, alert_id: int) -> str | None:
         _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
         raise self.retry(exc=exc, countdown=countdown) from exc
     return alert.status if alert else None
+
+
+@shared_task(acks_late=True)
+def send_customer_alerts(alert_ids: list[int]) -> list[str | None]:
+    """A refund's alerts (email and SMS) in one task, so a refund publishes one message,
+    not one per channel. This is each alert's first attempt; one that fails goes on to
+    its own retry chain (send_customer_alert, counting from its second attempt)."""
+    outcome: list[str | None] = []
+    for alert_id in alert_ids:
+        try:
+            alert = alert_send(alert_id=alert_id)
+        except (AlertDeliveryError, OperationalError, InterfaceError):
+            countdown = _backoff(0)
+            _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
+            send_customer_alert.apply_async((alert_id,), countdown=countdown, retries=1)
+            outcome.append(AlertStatus.PENDING)
+            continue
+        outcome.append(alert.status if alert else None)
+    return outcome
 
 
 @shared_task

@@ -92,11 +92,18 @@ def _enqueue(ids: Iterable[int]) -> int:
     return enqueue_each(send_customer_alert, ids, what="customer alert")
 
 
+def _enqueue_together(ids: list[int]) -> int:
+    from ..tasks import send_customer_alerts
+
+    return enqueue_each(send_customer_alerts, [ids], what="customer alerts")
+
+
 def alerts_queue(alerts: Sequence[CustomerAlert]) -> None:
-    """Queue the send task for each alert once the current transaction commits."""
+    """Queue the sending of these alerts (a refund's or a cancel's: one per channel) once
+    the current transaction commits, in one task message."""
     ids = [a.pk for a in alerts if a.pk]
     if ids:
-        transaction.on_commit(lambda: _enqueue(ids))
+        transaction.on_commit(lambda: _enqueue_together(ids))
 
 
 @dataclass

@@ -20,6 +20,7 @@ from refunds.tasks import (
     requeue_pending_alerts,
     resettle_pending_refunds,
     send_customer_alert,
+    send_customer_alerts,
 )
 from sales.models import Payment
 from tests.factories import CustomerFactory, SaleFactory
@@ -94,6 +95,7 @@ def test_broker_down_keeps_the_refund_and_the_alert_pending(
         raise BrokerError("Error 111 connecting to the broker")
 
     monkeypatch.setattr(send_customer_alert, "delay", down)
+    monkeypatch.setattr(send_customer_alerts, "delay", down)
     refund = refund_with_alert(SaleFactory(), django_capture_on_commit_callbacks)
     assert Refund.objects.get(pk=refund.pk).status == "succeeded"
     assert set(CustomerAlert.objects.values_list("status", flat=True)) == {"pending"}

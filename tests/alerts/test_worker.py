@@ -16,7 +16,7 @@ from django.db import transaction
 from refunds.gateways import SandboxGateway
 from refunds.models import AlertStatus, CustomerAlert, Refund, RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
-from refunds.tasks import send_customer_alert
+from refunds.tasks import send_customer_alert, send_customer_alerts
 from sales.models import Payment
 from tests.factories import ProductFactory, SaleFactory
 
@@ -94,6 +94,8 @@ def test_a_rolled_back_refund_produces_no_alert(worker):
     def record(sender=None, body=None, **_):
         if sender == send_customer_alert.name:
             published.append(body[0][0])  # protocol 2: (args, kwargs, embed)
+        elif sender == send_customer_alerts.name:
+            published.extend(body[0][0])  # a refund's alerts in one message
 
     before_task_publish.connect(record)
     try:
