@@ -26,6 +26,7 @@ import smtplib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -72,7 +73,7 @@ def alerts_build(*, sale: Sale, refund: Refund | None, event: str) -> list[Custo
     return alerts
 
 
-def enqueue_each(task, ids: Iterable[int], *, what: str) -> int:
+def enqueue_each(task, ids: Iterable[Any], *, what: str) -> int:
     """`task.delay(pk)` for each id; stop at the first broker error. Returns how many
     were queued. What was not queued stays pending in the database: beat re-queues it."""
     queued = 0
