@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Permission
-from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import OuterRef, Q, Value
-from django.db.models.functions import Concat
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -50,21 +52,60 @@ def preload_permissions(user) -> None:
 
 def _key_with_permissions(key: str) -> ApiKey:
     """The usable key (and its user) for `key`, as ApiKey.objects.get_from_key finds it;
-    on PostgreSQL its user's permissions come in the same query (an array), so a request
-    with a key costs one query for authentication and permissions together."""
-    queryset = ApiKey.objects.get_usable_keys()
-    if connection.vendor == "postgresql":
-        owner = OuterRef("user_id")
-        perms = (
-            Permission.objects.filter(Q(user=owner) | Q(group__user=owner))
-            .annotate(perm=Concat("content_type__app_label", Value("."), "codename"))
-            .values("perm")
-        )
-        queryset = queryset.annotate(user_perms=ArraySubquery(perms))
-    api_key = queryset.get(prefix=key.partition(".")[0])
+    on PostgreSQL its user's permissions come in the same query (an array, in
+    `user_perms`), so a request with a key costs one query for authentication and
+    permissions together. The SQL is built once from the models' metadata."""
+    prefix = key.partition(".")[0]
+    if connection.vendor != "postgresql":
+        api_key = ApiKey.objects.get_usable_keys().get(prefix=prefix)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_key_sql(), [prefix])
+            row = cursor.fetchone()
+        if row is None:
+            raise ApiKey.DoesNotExist("No such key.")
+        key_fields, user_fields = _fields(ApiKey), _fields(get_user_model())
+        n = len(key_fields)
+        api_key = ApiKey.from_db(connection.alias, [f.attname for f in key_fields],
+                                 list(row[:n]))
+        user = get_user_model().from_db(connection.alias, [f.attname for f in user_fields],
+                                        list(row[n:n + len(user_fields)]))
+        ApiKey.user.field.set_cached_value(api_key, user)
+        api_key.user_perms = row[-1]  # type: ignore[attr-defined]
     if not api_key.is_valid(key):  # the hash of the whole key
         raise ApiKey.DoesNotExist("Key is not valid.")
     return api_key
+
+
+def _fields(model) -> list:
+    return list(model._meta.concrete_fields)
+
+
+def _through(model, name: str) -> Any:
+    return model._meta.get_field(name).remote_field.through._meta
+
+
+@functools.cache
+def _key_sql() -> str:
+    qn = connection.ops.quote_name
+    User = get_user_model()
+    user_perms = _through(User, "user_permissions")
+    user_groups = _through(User, "groups")
+    group_perms = _through(Group, "permissions")
+    columns = [f"k.{qn(f.column)}" for f in _fields(ApiKey)]
+    columns += [f"u.{qn(f.column)}" for f in _fields(User)]
+    return (
+        f"SELECT {', '.join(columns)}, ARRAY("
+        f"SELECT ct.app_label || '.' || p.codename FROM {qn(Permission._meta.db_table)} p "
+        f"JOIN {qn(ContentType._meta.db_table)} ct ON ct.id = p.content_type_id "
+        f"WHERE p.id IN (SELECT permission_id FROM {qn(user_perms.db_table)} "
+        "WHERE user_id = k.user_id "
+        f"UNION SELECT gp.permission_id FROM {qn(group_perms.db_table)} gp "
+        f"JOIN {qn(user_groups.db_table)} ug ON ug.group_id = gp.group_id "
+        "WHERE ug.user_id = k.user_id)) "
+        f"FROM {qn(ApiKey._meta.db_table)} k JOIN {qn(User._meta.db_table)} u "
+        "ON u.id = k.user_id WHERE k.prefix = %s AND NOT k.revoked"
+    )
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
