@@ -184,9 +184,28 @@ class Command(BaseCommand):
                         reason="not_received"), source="command")
                 elif i % 11 == 3:
                     sale_cancel(sale_id=sale.pk, reason="customer", source="command")
-                Sale.objects.filter(pk=sale.pk).update(
-                    created_at=now - timedelta(days=40 - i, hours=rng.randint(0, 10)))
+                self.backdate(sale, now - timedelta(days=40 - i, hours=rng.randint(0, 10)),
+                              rng, now)
         self.stdout.write("demo: 40 sales with refunds and cancellations")
+
+    @staticmethod
+    def backdate(sale, sold_at, rng, now) -> None:
+        """Spread the demo over the last 40 days, as a shop's would be: the sale when it was
+        made, its payments minutes later, its refunds, alerts and cancel days later (so the
+        dashboard's today / week / month and its chart show a real spread)."""
+        from refunds.models import CustomerAlert, Refund
+
+        paid_at = sold_at + timedelta(minutes=5)
+        later = min(now, sold_at + timedelta(days=rng.randint(1, 12),
+                                             hours=rng.randint(0, 8)))
+        Sale.objects.filter(pk=sale.pk).update(created_at=sold_at)
+        Sale.objects.filter(pk=sale.pk, paid_at__isnull=False).update(paid_at=paid_at)
+        Sale.objects.filter(pk=sale.pk, cancelled_at__isnull=False).update(cancelled_at=later)
+        Payment.objects.filter(sale=sale).update(created_at=paid_at)
+        Refund.objects.filter(sale=sale).update(created_at=later)
+        Refund.objects.filter(sale=sale, settled_at__isnull=False).update(settled_at=later)
+        CustomerAlert.objects.filter(sale=sale).update(created_at=later)
+        CustomerAlert.objects.filter(sale=sale, sent_at__isnull=False).update(sent_at=later)
 
     def bulk_sales(self, rng, target, batch, products, customers) -> None:
         have = Sale.objects.filter(external_id__startswith="BULK-").count()
