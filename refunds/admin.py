@@ -24,7 +24,7 @@ from backoffice.money import format_money
 from sales.admin import (
     CappedCountPaginator,
     OrderAdmin,
-    ReadOnlyMixin,
+    ReadOnlyAdminMixin,
     SaleAdmin,
     short_datetime,
 )
@@ -87,7 +87,7 @@ def _how(allocations, currency: str, *, amounts: bool = False) -> str:
 # -- a sale's refunds and alerts ----------------------------------------------------------
 
 
-class RefundInline(ReadOnlyMixin, admin.TabularInline):
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
     extra = 0
     fk_name = "sale"
@@ -125,7 +125,7 @@ class RefundInline(ReadOnlyMixin, admin.TabularInline):
         return format_html('<a href="{}" target="_blank">Print</a>', url)
 
 
-class CustomerAlertInline(ReadOnlyMixin, admin.TabularInline):
+class CustomerAlertInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Read-only view of a sale's alerts (their own admin is in admin_alerts.py)."""
 
     model = CustomerAlert
@@ -432,7 +432,7 @@ class RefundMoneyMixin:
         return short_datetime(obj.settled_at)
 
 
-class RefundLineInline(RefundMoneyMixin, ReadOnlyMixin, admin.TabularInline):
+class RefundLineInline(RefundMoneyMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = RefundLine
     extra = 0
     fields = ["line_display", "quantity", "amount_display", "tax_display"]
@@ -445,7 +445,7 @@ class RefundLineInline(RefundMoneyMixin, ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("refund", "sale_line")
 
 
-class RefundPaymentInline(RefundMoneyMixin, ReadOnlyMixin, admin.TabularInline):
+class RefundPaymentInline(RefundMoneyMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = RefundPayment
     extra = 0
     fields = ["payment", "paid_back_display", "online", "status", "gateway_reference",
@@ -473,7 +473,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Fits 1360 px: no id (the date links to the refund), created by and batch id are
     # on the refund's page and stay filters / search.
     list_display = ["created_display", "sale_link", "type", "status_display",
@@ -648,7 +648,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(RefundLine)
-class RefundLineAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
+class RefundLineAdmin(RefundMoneyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "refund", "line_display", "quantity", "amount_display",
                     "tax_display"]
     # str(refund) names the sale: refund__sale.
@@ -667,7 +667,7 @@ class RefundLineAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(RefundPayment)
-class RefundPaymentAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
+class RefundPaymentAdmin(RefundMoneyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "refund", "payment", "paid_back_display", "online", "status",
                     "attempts", "settled_display"]
     list_filter = ["status", "online"]
@@ -689,7 +689,7 @@ class RefundPaymentAdmin(RefundMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(RefundImport)
-class RefundImportAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RefundImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "received_at", "source", "count", "outcome", "created_by",
                     "api_key"]
     list_filter = ["outcome", "source"]
@@ -698,7 +698,7 @@ class RefundImportAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["key", "response_status", "refund", "created_at"]
     list_select_related = ["refund__sale"]  # str(refund) names the sale
     search_fields = ["=key"]

@@ -21,6 +21,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from backoffice.admin import ReadOnlyAdminMixin  # ledger rows: no add, change, delete
 from backoffice.money import format_money
 
 from .models import Customer, Order, Payment, Product, Sale, SaleChannel, SaleLine, SaleStatus
@@ -68,19 +69,6 @@ class CappedCountPaginator(Paginator):
         if not row or row[0] is None or row[0] < self.CAP:
             return None  # Never analysed, or small: an exact count is cheap.
         return int(row[0])
-
-
-class ReadOnlyMixin:
-    """Ledger rows: nobody adds, changes or deletes them from the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 STATUS_COLOURS: dict[str, str] = {
@@ -166,7 +154,7 @@ class SaleLineMoneyMixin:
         return self._money(obj, obj.refunded_amount + obj.refunded_tax)
 
 
-class SaleLineInline(SaleLineMoneyMixin, ReadOnlyMixin, admin.TabularInline):
+class SaleLineInline(SaleLineMoneyMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = SaleLine
     extra = 0
     can_delete = False
@@ -189,7 +177,7 @@ class SaleLineInline(SaleLineMoneyMixin, ReadOnlyMixin, admin.TabularInline):
         )
 
 
-class PaymentInline(ReadOnlyMixin, admin.TabularInline):
+class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payment
     extra = 0
     can_delete = False
@@ -210,7 +198,7 @@ class PaymentInline(ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("sale", "created_by")
 
 
-class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The Sales list and a sale's page. `refunds.admin` adds refunds, alerts and actions."""
 
     list_display = ["number", "created_display", "customer_display", "status_display",
@@ -252,7 +240,7 @@ class SaleAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     # Sales are made through the API, the commands or seed_demo (the sale service);
     # the admin reads them and refunds or cancels them, it never edits amounts
-    # (ReadOnlyMixin: no add, change or delete).
+    # (ReadOnlyAdminMixin: no add, change or delete).
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related(
@@ -346,7 +334,7 @@ admin.site.register(Order, OrderAdmin)
 
 
 @admin.register(SaleLine)
-class SaleLineAdmin(SaleLineMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
+class SaleLineAdmin(SaleLineMoneyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: a line is fixed once sold; its counters move only through refunds."""
 
     list_display = ["id", "sale", "sku", "description", "quantity", "refunded_quantity",
@@ -372,7 +360,7 @@ class SaleLineAdmin(SaleLineMoneyMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: payments are recorded by the balance service, paid back by refunds."""
 
     list_display = ["id", "sale", "method", "amount_display", "refunded_display", "gateway",
