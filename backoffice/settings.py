@@ -189,6 +189,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:
+    # The suite creates thousands of users; PBKDF2 at its production cost made password
+    # hashing most of the suite's time. Production keeps Django's default hashers.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Login protection (django-axes): after AXES_FAILURE_LIMIT failed logins the same
 # username from the same address is locked out (429) for AXES_COOLOFF_MINUTES, even
