@@ -3,7 +3,19 @@ and the HTTP status the API answers with. Admin, API and commands all render the
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+# A key a request carries that the operation does not understand: refused by name, never
+# ignored (backoffice/api/strict.py; the bulk record parser; the dialects).
+UNKNOWN_FIELD = "unknown_field"
+UNKNOWN_FIELD_MESSAGE = "Unknown field: this endpoint does not take it."
+
+
+def unknown_keys(data: Mapping[str, Any], known: Iterable[str]) -> list[str]:
+    """The keys of `data` not in `known`, in the order they were sent."""
+    allowed = set(known)
+    return [key for key in data if key not in allowed]
 
 
 class DomainError(Exception):

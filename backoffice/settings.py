@@ -418,6 +418,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backoffice.api.schema.strict_request_bodies",
+    ],
     "SCHEMA_PATH_PREFIX": "/api/v2",
     "ENUM_NAME_OVERRIDES": {
         "RefundReasonEnum": "refunds.models.RefundReason",

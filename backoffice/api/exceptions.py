@@ -15,6 +15,13 @@ from rest_framework.views import set_rollback
 from backoffice.errors import DomainError
 
 from .envelope import domain_error_body, failure
+from .strict import (
+    UNKNOWN_FIELD,
+    UnknownQueryParameters,
+    iter_error_details,
+    unknown_paths,
+    unknown_sentence,
+)
 
 logger = logging.getLogger("backoffice.api")
 
@@ -34,30 +41,8 @@ _CODES = {
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested errors as {"items[1].quantity": ["..."]}."""
     out: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            if key == "non_field_errors":
-                path = prefix or "non_field_errors"
-            elif isinstance(key, int):  # a list's errors, keyed by index
-                path = f"{prefix}[{key}]"
-            else:
-                path = f"{prefix}.{key}" if prefix else str(key)
-            for k, v in flatten_errors(value, path).items():
-                out.setdefault(k, []).extend(v)
-    elif isinstance(detail, list):
-        if all(not isinstance(item, dict | list) for item in detail):
-            out[prefix or "non_field_errors"] = [str(item) for item in detail]
-        else:
-            for i, item in enumerate(detail):
-                if item in ({}, []):
-                    continue
-                if isinstance(item, dict | list):
-                    for k, v in flatten_errors(item, f"{prefix}[{i}]").items():
-                        out.setdefault(k, []).extend(v)
-                else:
-                    out.setdefault(prefix or "non_field_errors", []).append(str(item))
-    else:
-        out[prefix or "non_field_errors"] = [str(detail)]
+    for path, error in iter_error_details(detail, prefix):
+        out.setdefault(path, []).append(str(error))
     return out
 
 
@@ -82,6 +67,12 @@ def envelope_exception_handler(exc, context):
         status = response.status_code
         if isinstance(exc, exceptions.ValidationError):
             errors = flatten_errors(exc.detail)
+            unknown = unknown_paths(exc.detail)
+            if unknown:  # a request does what it names or nothing: say what it named wrong
+                what = "query parameter" if isinstance(exc, UnknownQueryParameters) else "field"
+                response.data = failure(400, unknown_sentence(unknown, what), UNKNOWN_FIELD,
+                                        errors)
+                return response
             first_path, first = next(iter(errors.items()), ("", ["Invalid request."]))
             message = f"{first_path}: {first[0]}" if first_path else first[0]
             response.data = failure(400, message, "invalid", errors)
@@ -103,3 +94,4 @@ def envelope_exception_handler(exc, context):
     # line (django.utils.log.log_response) would be the same error a second time.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+

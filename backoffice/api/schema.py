@@ -6,6 +6,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
+from backoffice.api import strict
+
 ERROR_DESCRIPTIONS = {
     "400": "Malformed request or invalid fields (`code` `invalid` / `malformed`).",
     "401": "No key, or a wrong, revoked or expired key.",
@@ -22,7 +24,7 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-class ErrorEnvelopeSerializer(serializers.Serializer):
+class ErrorEnvelopeSerializer(strict.Serializer):
     status = serializers.IntegerField()
     error = serializers.CharField()
     code = serializers.CharField(required=False, help_text="Stable machine code.")
@@ -116,3 +118,12 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+def strict_request_bodies(result, generator, request, public):
+    """Postprocessing hook: request bodies take no key beyond their fields
+    (`additionalProperties: false`), as the API enforces (backoffice/api/strict.py)."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backoffice.api import strict
 from backoffice.api.fields import (
     ID_MAX,
     INT_MAX,
@@ -23,14 +24,14 @@ from refunds.services import RefundOptions
 from sales.models import CancelReason
 
 
-class RefundLineOutSerializer(serializers.Serializer):
+class RefundLineOutSerializer(strict.Serializer):
     item_id = serializers.IntegerField(source="sale_line_id")
     quantity = serializers.IntegerField()
     amount = MoneyField()
     tax_amount = MoneyField()
 
 
-class RefundPaymentOutSerializer(serializers.Serializer):
+class RefundPaymentOutSerializer(strict.Serializer):
     payment_id = serializers.IntegerField()
     amount = MoneyField()
     online = serializers.BooleanField()
@@ -38,20 +39,20 @@ class RefundPaymentOutSerializer(serializers.Serializer):
     gateway_reference = serializers.CharField()
 
 
-class FeesSerializer(serializers.Serializer):
+class FeesSerializer(strict.Serializer):
     processing = MoneyField()
     reseller = MoneyField()
     shipping = MoneyField()
 
 
-class ApiKeyRefSerializer(serializers.Serializer):
+class ApiKeyRefSerializer(strict.Serializer):
     """The API key a refund came through: its name and prefix (never the key itself)."""
 
     name = serializers.CharField()
     prefix = serializers.CharField()
 
 
-class RefundSerializer(serializers.Serializer):
+class RefundSerializer(strict.Serializer):
     """A refund (data of the 201 and of GET /refunds/{id}/)."""
 
     id = serializers.IntegerField()
@@ -97,12 +98,12 @@ class RefundSerializer(serializers.Serializer):
         return obj.created_by.get_username() if obj.created_by_id else None
 
 
-class ItemSerializer(serializers.Serializer):
+class ItemSerializer(strict.Serializer):
     item_id = IdField(help_text="The sale line's id (`data.lines[].id` of the sale).")
     quantity = serializers.IntegerField(min_value=1, max_value=INT_MAX)
 
 
-class SplitSerializer(serializers.Serializer):
+class SplitSerializer(strict.Serializer):
     payment_id = IdField(help_text="The payment's id (`data.payments[].id` of the sale).")
     amount = MoneyField(min_value=0, max_value=10**13)
 
@@ -111,7 +112,7 @@ class SplitSerializer(serializers.Serializer):
 _SPLIT_KEY = re.compile(r"splits\[(\d+)\]")
 
 
-class RefundRequestSerializer(serializers.Serializer):
+class RefundRequestSerializer(strict.Serializer):
     """POST /sales/{id}/refunds/ (and /preview/): empty `items` = all that remains."""
 
     items = ItemSerializer(many=True, required=False, max_length=1000)  # type: ignore[call-arg]
@@ -196,7 +197,7 @@ class OrderRefundSerializer(RefundRequestSerializer):
     order_id = IdOrExternalIdField(max_length=128)
 
 
-class FullRefundSerializer(serializers.Serializer):
+class FullRefundSerializer(strict.Serializer):
     """PUT /sales/refund/{id}: everything that remains."""
 
     alert_customer = YesNoBooleanField(required=False, default=False)
@@ -227,7 +228,7 @@ class FullRefundSerializer(serializers.Serializer):
         }
 
 
-class CancelSerializer(serializers.Serializer):
+class CancelSerializer(strict.Serializer):
     alert_customer = YesNoBooleanField(required=False, default=False)
     reason = serializers.ChoiceField(choices=CancelReason.choices, default=CancelReason.OTHER)
     restock = YesNoBooleanField(required=False, default=True)
@@ -236,7 +237,7 @@ class CancelSerializer(serializers.Serializer):
     uuid = serializers.CharField(required=False, max_length=255)
 
 
-class PlannedLineSerializer(serializers.Serializer):
+class PlannedLineSerializer(strict.Serializer):
     item_id = serializers.IntegerField(source="line.pk")
     sku = serializers.CharField(source="line.sku")
     description = serializers.CharField(source="line.description")
@@ -246,14 +247,14 @@ class PlannedLineSerializer(serializers.Serializer):
     total = MoneyField()
 
 
-class PlannedAllocationSerializer(serializers.Serializer):
+class PlannedAllocationSerializer(strict.Serializer):
     payment_id = serializers.IntegerField(source="payment.pk")
     method = serializers.CharField(source="payment.method")
     amount = MoneyField()
     online = serializers.BooleanField()
 
 
-class RefundPreviewSerializer(serializers.Serializer):
+class RefundPreviewSerializer(strict.Serializer):
     """What a refund would give back, line by line, with the split. Nothing written."""
 
     sale_id = serializers.IntegerField(source="sale.pk")
@@ -280,7 +281,7 @@ class RefundPreviewSerializer(serializers.Serializer):
                 "shipping": plan.shipping_fee}
 
 
-class BulkLineItemSerializer(serializers.Serializer):
+class BulkLineItemSerializer(strict.Serializer):
     item_id = IdField(help_text="The sale line's id (`data.lines[].id` of the sale).")
     quantity = serializers.IntegerField(min_value=1, max_value=INT_MAX)
 
@@ -291,7 +292,7 @@ class BulkRecordIdField(serializers.CharField):
     """The record's id: a string of at most 128 characters, or an integer (read as text)."""
 
 
-class BulkRecordSerializer(serializers.Serializer):
+class BulkRecordSerializer(strict.Serializer):
     """One bulk refund record. Documentation only: refunds.services.bulk_import parses the
     batch itself (all records at once, errors keyed `[index].field`); this says what that
     parser accepts."""
@@ -314,7 +315,7 @@ class BulkRecordSerializer(serializers.Serializer):
     line_items = BulkLineItemSerializer(many=True, help_text="Empty: withdraw the record.")
 
 
-class BulkResultSerializer(serializers.Serializer):
+class BulkResultSerializer(strict.Serializer):
     result = serializers.CharField()
     count = serializers.IntegerField()
     created = serializers.IntegerField()
@@ -324,7 +325,7 @@ class BulkResultSerializer(serializers.Serializer):
     import_id = serializers.IntegerField(allow_null=True)
 
 
-class ImportStatusSerializer(serializers.Serializer):
+class ImportStatusSerializer(strict.Serializer):
     total = serializers.IntegerField()
     last_batch_count = serializers.IntegerField()
     last_success = serializers.DateTimeField(allow_null=True)

@@ -7,11 +7,10 @@ Thin: parse, call one service, render. Writes that take an Idempotency-Key (or a
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from backoffice.api import strict
 from backoffice.api.auth import request_api_key
 from backoffice.api.envelope import ok, success
 from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
@@ -90,7 +89,7 @@ def _create_refund(request, ident: int | str, ser) -> Response:
     return _idempotent(request, work)
 
 
-class SaleRefundView(APIView):
+class SaleRefundView(strict.APIView):
     """POST /sales/{id}/refunds/: refund some lines and units, or everything left."""
 
     required_permissions = {"*": ["refunds.add_refund"]}
@@ -104,7 +103,7 @@ class SaleRefundView(APIView):
         return _create_refund(request, ident, ser)
 
 
-class SaleRefundPreviewView(APIView):
+class SaleRefundPreviewView(strict.APIView):
     """POST /sales/{id}/refunds/preview/: what the refund would give back. Writes nothing."""
 
     required_permissions = {"*": ["sales.view_sale"]}
@@ -119,7 +118,7 @@ class SaleRefundPreviewView(APIView):
         return ok(RefundPreviewSerializer(plan).data, "refund preview")
 
 
-class OrderRefundView(APIView):
+class OrderRefundView(strict.APIView):
     """POST /orders/refund: the same refund, addressed by `order_id`."""
 
     required_permissions = {"*": ["refunds.add_refund"]}
@@ -133,7 +132,7 @@ class OrderRefundView(APIView):
         return _create_refund(request, ser.validated_data["order_id"], ser)
 
 
-class SaleFullRefundView(APIView):
+class SaleFullRefundView(strict.APIView):
     """PUT (or POST) /sales/refund/{id}: refund all that remains; 200 again if done."""
 
     required_permissions = {"*": ["refunds.add_refund"]}
@@ -172,7 +171,7 @@ class SaleFullRefundView(APIView):
         return self.put(request, ident)
 
 
-class SaleCancelView(APIView):
+class SaleCancelView(strict.APIView):
     """PUT (or POST) /sales/cancel/{id}: cancel; 200 and nothing more if already done."""
 
     required_permissions = {"*": ["sales.cancel_sale"]}
@@ -204,7 +203,7 @@ class SaleCancelView(APIView):
         return self.put(request, ident)
 
 
-class RefundListView(generics.ListAPIView):
+class RefundListView(strict.ListAPIView):
     queryset = refund_queryset().order_by("-created_at", "-pk")
     serializer_class = RefundSerializer
     filterset_class = RefundFilter
@@ -215,7 +214,7 @@ class RefundListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class RefundDetailView(APIView):
+class RefundDetailView(strict.APIView):
     required_permissions = {"GET": ["refunds.view_refund"]}
 
     @extend_schema(summary="Fetch a refund", responses={200: RefundSerializer})
@@ -248,7 +247,8 @@ def _import_source(request) -> str:
     return _source_param(request) or "bulk"
 
 
-class RefundBulkValidateView(APIView):
+class RefundBulkValidateView(strict.APIView):
+    query_params = frozenset({"source"})
     required_permissions = {"*": ["refunds.add_refund"]}
     throttle_scope = "bulk"
     extra_error_codes = [413]
@@ -265,7 +265,8 @@ class RefundBulkValidateView(APIView):
                    "unchanged": result.unchanged, "import_id": None}, "records valid")
 
 
-class RefundBulkImportView(APIView):
+class RefundBulkImportView(strict.APIView):
+    query_params = frozenset({"source"})
     required_permissions = {"*": ["refunds.add_refund"]}
     throttle_scope = "bulk"
     extra_error_codes = [413]
@@ -286,7 +287,8 @@ STATUS_SOURCE = OpenApiParameter(
 )
 
 
-class RefundImportStatusView(APIView):
+class RefundImportStatusView(strict.APIView):
+    query_params = frozenset({"source"})
     required_permissions = {"GET": ["refunds.view_refund"]}
 
     @extend_schema(summary="Bulk import figures", parameters=[STATUS_SOURCE],

@@ -27,7 +27,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from backoffice.api.fields import ID_MAX, INT_MAX, YES_NO_INVALID, is_id, parse_yes_no
-from backoffice.errors import DomainError
+from backoffice.errors import UNKNOWN_FIELD, DomainError, unknown_keys
+from backoffice.errors import UNKNOWN_FIELD_MESSAGE as UNKNOWN_MESSAGE
 from sales.models import Payment, Sale, SaleLine
 from sales.selectors import SALE_ID_PATTERN, LockedSale
 from sales.services import stock_move
@@ -60,8 +61,9 @@ class BulkRecordsInvalidError(DomainError):
     code = "invalid_records"
     status = 400
 
-    def __init__(self, message: str, *, extra: dict, records: list[dict]) -> None:
-        super().__init__(message, extra=extra)
+    def __init__(self, message: str, *, extra: dict, records: list[dict],
+                 code: str | None = None) -> None:
+        super().__init__(message, extra=extra, code=code)
         self.records = records
 
 
@@ -124,6 +126,17 @@ def _text_problem(value: Any) -> str | None:
     return f"Surrogate characters are not allowed: U+{ord(bad[0]):X}."
 
 
+# What a record and its line items may carry: anything else is refused by name
+# (`[3].line_items[0].price`), never ignored (backoffice.api.strict).
+RECORD_KEYS = frozenset({"id", "sale_id", "order_id", "refunded_at", "reason", "restock",
+                         "note", "batch_id", "line_items"})
+LINE_ITEM_KEYS = frozenset({"item_id", "quantity"})
+
+
+def _unknown(raw: dict, known: frozenset[str], prefix: str) -> dict[str, list[str]]:
+    return {f"{prefix}.{key}": [UNKNOWN_MESSAGE] for key in unknown_keys(raw, known)}
+
+
 def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(records, list):
@@ -141,7 +154,7 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
         if not isinstance(raw, dict):
             errors[p] = ["Each record must be an object."]
             continue
-        bad: dict[str, list[str]] = {}
+        bad: dict[str, list[str]] = _unknown(raw, RECORD_KEYS, p)
         for name in ("id", "sale_id", "order_id", "note", "batch_id", "reason"):
             problem = _text_problem(raw.get(name))
             if problem:
@@ -175,6 +188,7 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
                 if not isinstance(item, dict):
                     bad[q] = ["Each line item must be an object."]
                     continue
+                bad.update(_unknown(item, LINE_ITEM_KEYS, q))
                 item_id, quantity = item.get("item_id"), item.get("quantity")
                 if not is_id(item_id):
                     bad[f"{q}.item_id"] = [
@@ -387,10 +401,12 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
 
     if errors:
         first_path, first = next(iter(errors.items()))
+        unknown = [path for path, msgs in errors.items() if UNKNOWN_MESSAGE in msgs]
         raise BulkRecordsInvalidError(
             f"{len(_summary(errors, records)) or 1} record(s) refused, nothing written "
             f"({first_path}: {first[0]}).",
             extra=errors, records=_summary(errors, records),
+            code=UNKNOWN_FIELD if unknown else None,
         )
 
     # The writes: a fixed number of queries, whatever the number of records.

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from backoffice.api import strict
 from backoffice.api.fields import IdField, MoneyField
 from sales.models import (
     Customer,
@@ -17,7 +18,7 @@ from sales.models import (
 from sales.services import CustomerInput, LineInput, PaymentInput, SaleInput, SaleUpdate
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(strict.ModelSerializer):
     store_balance = MoneyField(read_only=True)
 
     class Meta:
@@ -26,7 +27,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "store_balance", "created_at"]
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(strict.ModelSerializer):
     price = MoneyField(min_value=0, max_value=2**62)
     stock = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
 
@@ -35,7 +36,7 @@ class ProductSerializer(serializers.ModelSerializer):
         fields = ["id", "sku", "name", "price", "stock"]
 
 
-class SaleLineSerializer(serializers.Serializer):
+class SaleLineSerializer(strict.Serializer):
     id = serializers.IntegerField()
     product_id = serializers.IntegerField(allow_null=True)
     sku = serializers.CharField()
@@ -51,7 +52,7 @@ class SaleLineSerializer(serializers.Serializer):
     refunded_tax = MoneyField()
 
 
-class PaymentSerializer(serializers.Serializer):
+class PaymentSerializer(strict.Serializer):
     id = serializers.IntegerField()
     method = serializers.CharField()
     amount = MoneyField()
@@ -61,7 +62,7 @@ class PaymentSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class SaleRefundSummarySerializer(serializers.Serializer):
+class SaleRefundSummarySerializer(strict.Serializer):
     """A refund as listed on its sale (the full refund: GET /refunds/{id}/)."""
 
     id = serializers.IntegerField()
@@ -76,14 +77,14 @@ class SaleRefundSummarySerializer(serializers.Serializer):
     withdrawn_at = serializers.DateTimeField(allow_null=True)
 
 
-class SaleCustomerSerializer(serializers.Serializer):
+class SaleCustomerSerializer(strict.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     email = serializers.CharField()
     phone = serializers.CharField()
 
 
-class SaleListSerializer(serializers.Serializer):
+class SaleListSerializer(strict.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
     external_id = serializers.CharField(allow_null=True)
@@ -120,13 +121,13 @@ class SaleSerializer(SaleListSerializer):
     refunds = SaleRefundSummarySerializer(many=True)
 
 
-class CustomerInputSerializer(serializers.Serializer):
+class CustomerInputSerializer(strict.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
 
 
-class LineInputSerializer(serializers.Serializer):
+class LineInputSerializer(strict.Serializer):
     sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
     product_id = IdField(required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=255)
@@ -138,7 +139,7 @@ class LineInputSerializer(serializers.Serializer):
     )
 
 
-class PaymentInputSerializer(serializers.Serializer):
+class PaymentInputSerializer(strict.Serializer):
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
     amount = MoneyField(min_value=1, max_value=10**13)
     gateway = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
@@ -165,7 +166,7 @@ def _customer(data: dict | None) -> CustomerInput | None:
 _FEE: dict[str, Any] = {"required": False, "default": 0, "min_value": 0, "max_value": 10**12}
 
 
-class SaleCreateSerializer(serializers.Serializer):
+class SaleCreateSerializer(strict.Serializer):
     kind = serializers.ChoiceField(choices=SaleKind.choices, default=SaleKind.INVOICE)
     channel = serializers.ChoiceField(choices=SaleChannel.choices, default=SaleChannel.API)
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", default="GBP")
@@ -196,7 +197,7 @@ class SaleCreateSerializer(serializers.Serializer):
         )
 
 
-class SaleUpdateSerializer(serializers.Serializer):
+class SaleUpdateSerializer(strict.Serializer):
     """PATCH: only the fields sent change; `lines` replaces all the lines."""
 
     kind = serializers.ChoiceField(choices=SaleKind.choices, required=False)
@@ -220,7 +221,7 @@ class SaleUpdateSerializer(serializers.Serializer):
         return SaleUpdate(**d)
 
 
-class BalanceSerializer(serializers.Serializer):
+class BalanceSerializer(strict.Serializer):
     """PUT /sales/balance/{id}: record a payment."""
 
     amount = MoneyField(min_value=1, max_value=10**13)

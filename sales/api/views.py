@@ -7,10 +7,10 @@ import json
 from django.apps import apps
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins, viewsets
+from rest_framework import mixins
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from backoffice.api import strict
 from backoffice.api.envelope import RawJSON, ok, success
 from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
 from backoffice.errors import SaleNotFoundError
@@ -72,7 +72,7 @@ def render_sale(ident: int | str) -> dict:
     return SaleSerializer(sale_detail(ident)).data
 
 
-class SaleListCreateView(generics.ListAPIView):
+class SaleListCreateView(strict.ListAPIView):
     """GET /sales/ (filtered, paginated) and POST /sales/."""
 
     queryset = Sale.objects.select_related("customer").order_by("-created_at", "-pk")
@@ -93,7 +93,7 @@ class SaleListCreateView(generics.ListAPIView):
         return ok(render_sale(sale.pk), "sale created", 201)
 
 
-class SaleDetailView(APIView):
+class SaleDetailView(strict.APIView):
     required_permissions = {"GET": ["sales.view_sale"], "PATCH": ["sales.change_sale"]}
 
     @extend_schema(summary="Fetch a sale", parameters=[SALE_IDENT],
@@ -115,7 +115,7 @@ class SaleDetailView(APIView):
         return ok(render_sale(sale.pk), "sale updated")
 
 
-class SaleBalanceView(APIView):
+class SaleBalanceView(strict.APIView):
     """PUT (or POST) /sales/balance/{id}: record a payment."""
 
     required_permissions = {"*": ["sales.add_payment"]}
@@ -147,7 +147,7 @@ class SaleBalanceView(APIView):
 
 
 class _CrudViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                   mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+                   mixins.CreateModelMixin, mixins.UpdateModelMixin, strict.GenericViewSet):
     http_method_names = ["get", "post", "patch", "head", "options"]
     model_name = ""
 
