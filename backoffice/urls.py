@@ -13,4 +13,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v2/", include("backoffice.api.urls")),
+    path("compat/", include("refunds.compat.urls")),
 ]

@@ -1,0 +1,3 @@
+"""Dialect: keepup (see docs/compat-keepup.md)."""
+
+urlpatterns: list = []

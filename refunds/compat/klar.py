@@ -1,0 +1,3 @@
+"""Dialect: klar (see docs/compat-klar.md)."""
+
+urlpatterns: list = []

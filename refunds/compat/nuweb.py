@@ -1,0 +1,3 @@
+"""Dialect: nuweb (see docs/compat-nuweb.md)."""
+
+urlpatterns: list = []
