@@ -13,6 +13,11 @@ _EXPONENTS = {
 _SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
 
 
+def currency_symbol(currency: str) -> str:
+    """The currency's symbol (£, $, €), or its ISO code when it has none here."""
+    return _SYMBOLS.get(currency.upper(), currency.upper())
+
+
 def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency.upper(), 2)
 

@@ -426,6 +426,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RefundReasonEnum": "refunds.models.RefundReason",
         "CancelReasonEnum": "sales.models.CancelReason",
+        # Two `type` fields: the native refund's and the Nuweb dialect's (which cancels too).
+        "TypeEnum": ["refund", "balance_refund"],
+        "NuwebRefundTypeEnum": ["refund", "balance_refund", "cancellation"],
     },
 }
 

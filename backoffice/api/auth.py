@@ -111,8 +111,12 @@ def _key_sql() -> str:
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """A valid, unrevoked, unexpired key authenticates as its user; anything else is 401."""
 
+    def get_key(self, request) -> str | None:
+        """The key the request sends (Bearer, or X-API-KEY), or None."""
+        return key_from_request(request)
+
     def authenticate(self, request):
-        key = key_from_request(request)
+        key = self.get_key(request)
         if key is None:
             return None
         try:

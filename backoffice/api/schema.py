@@ -42,13 +42,16 @@ class ErrorEnvelopeSerializer(strict.Serializer):
 
 
 class EnvelopeAutoSchema(AutoSchema):
-    """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope."""
+    """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope. A view
+    with `success_envelope = False` documents its success bodies as they are, and one with
+    an `error_serializer` its own error body (the dialects, refunds/compat/)."""
 
     def _get_response_for_code(self, serializer, status_code, media_types=None,
                                direction="response"):
         response = super()._get_response_for_code(serializer, status_code, media_types,
                                                   direction)
-        if not str(status_code).startswith("2"):
+        if not str(status_code).startswith("2") or not getattr(self.view, "success_envelope",
+                                                                  True):
             return response
         for media in response.get("content", {}).values():
             schema = media.get("schema")
@@ -69,7 +72,9 @@ class EnvelopeAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        error_ref = self.resolve_serializer(ErrorEnvelopeSerializer, "response").ref
+        # A dialect (refunds/compat/) documents its own error body and its own success bodies.
+        error_serializer = getattr(self.view, "error_serializer", None) or ErrorEnvelopeSerializer
+        error_ref = self.resolve_serializer(error_serializer, "response").ref
         codes = ["400", "401", "403", "404", "405", "406", "415", "429", "500"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "422"]

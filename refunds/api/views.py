@@ -17,6 +17,8 @@ from backoffice.api.idempotency import Outcome, request_hash, request_key, run_i
 from backoffice.errors import NothingToRefundError
 from refunds.models import IdempotencyKey, Refund, Source
 from refunds.services import (
+    CancelResult,
+    RefundResult,
     refund_create,
     refund_preview,
     refunds_bulk_import,
@@ -63,30 +65,64 @@ def render_refund(refund: int | Refund) -> dict:
     return RefundSerializer(refund_queryset().get(pk=pk)).data
 
 
-def _respond(outcome: Outcome) -> Response:
+def respond(outcome: Outcome) -> Response:
+    """The response for an outcome of run_idempotent (a replay says so in a header)."""
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return Response(outcome.body, status=outcome.status, headers=headers)
 
 
-def _idempotent(request, work) -> Response:
+def idempotent(request, work) -> Response:
+    """work(key, fingerprint) -> Outcome, once per Idempotency-Key (or `uuid` field)."""
     key = request_key(request)
     fingerprint = request_hash(request, who=request.user.pk)
-    return _respond(run_idempotent(model=IdempotencyKey, key=key, fingerprint=fingerprint,
-                                   work=lambda: work(key, fingerprint)))
+    return respond(run_idempotent(model=IdempotencyKey, key=key, fingerprint=fingerprint,
+                                  work=lambda: work(key, fingerprint)))
+
+
+def api_refund_create(request, *, sale_id: int, key: str | None, fingerprint: str,
+                      **service_kwargs) -> RefundResult:
+    """refund_create for an API request (native or a dialect): the request's user and key,
+    door `api`, its idempotency key."""
+    return refund_create(
+        sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
+        actor=request.user, source=Source.API, api_key=request_api_key(request),
+        **service_kwargs,
+    )
+
+
+def api_sale_cancel(request, *, sale_id: int, **service_kwargs) -> CancelResult:
+    """sale_cancel for an API request (native or a dialect): the request's user and key."""
+    return sale_cancel(sale_id=sale_id, actor=request.user, source=Source.API,
+                       api_key=request_api_key(request), **service_kwargs)
+
+
+def refund_in_full(request, *, sale_id: int, key: str | None, fingerprint: str,
+                   **service_kwargs) -> Refund | None:
+    """Refund all that remains; None when the sale was already refunded in full (PUT
+    /sales/refund/{id} is idempotent by nature: 200 again, nothing more)."""
+    if Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
+        return None
+    try:
+        return api_refund_create(request, sale_id=sale_id, key=key, fingerprint=fingerprint,
+                                 **service_kwargs).refund
+    except NothingToRefundError:
+        # A concurrent full refund got there first: the same answer.
+        if not Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
+            raise
+    return None
 
 
 def _create_refund(request, ident: int | str, ser) -> Response:
     def work(key, fingerprint):
         with ser.request_paths():
-            result = with_sale_id(ident, lambda sale_id: refund_create(
-                sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
-                actor=request.user, source=Source.API, api_key=request_api_key(request),
+            result = with_sale_id(ident, lambda sale_id: api_refund_create(
+                request, sale_id=sale_id, key=key, fingerprint=fingerprint,
                 **ser.service_kwargs(),
             ))
         return Outcome(201, success(render_refund(result.refund), "refund created", 201),
                        refund=result.refund)
 
-    return _idempotent(request, work)
+    return idempotent(request, work)
 
 
 class SaleRefundView(strict.APIView):
@@ -146,23 +182,11 @@ class SaleFullRefundView(strict.APIView):
         sale_id = sale_resolve_id(ident)
 
         def work(key, fingerprint):
-            refund = None
-            if Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
-                return Outcome(200, success(render_sale(sale_id), "sale refunded"))
-            try:
-                refund = refund_create(
-                    sale_id=sale_id, idempotency_key=key,
-                    request_hash=fingerprint if key else "", actor=request.user,
-                    source=Source.API, api_key=request_api_key(request),
-                    **ser.service_kwargs(),
-                ).refund
-            except NothingToRefundError:
-                # A concurrent full refund got there first: the same answer.
-                if not Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
-                    raise
+            refund = refund_in_full(request, sale_id=sale_id, key=key, fingerprint=fingerprint,
+                                    **ser.service_kwargs())
             return Outcome(200, success(render_sale(sale_id), "sale refunded"), refund=refund)
 
-        return _idempotent(request, work)
+        return idempotent(request, work)
 
     @extend_schema(summary="Refund a sale in full (POST alias)", request=FullRefundSerializer,
                    parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
@@ -186,15 +210,14 @@ class SaleCancelView(strict.APIView):
         sale_id = sale_resolve_id(ident)
 
         def work(key, fingerprint):
-            result = sale_cancel(
-                sale_id=sale_id, reason=d["reason"], note=d["note"], restock=d["restock"],
-                alert_customer=d["alert_customer"], actor=request.user, source=Source.API,
-                api_key=request_api_key(request),
+            result = api_sale_cancel(
+                request, sale_id=sale_id, reason=d["reason"], note=d["note"],
+                restock=d["restock"], alert_customer=d["alert_customer"],
             )
             return Outcome(200, success(render_sale(sale_id), "sale cancelled"),
                            refund=result.refund)
 
-        return _idempotent(request, work)
+        return idempotent(request, work)
 
     @extend_schema(summary="Cancel a sale (POST alias)", request=CancelSerializer,
                    parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],

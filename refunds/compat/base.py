@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
 from backoffice.api import strict
+from backoffice.api.auth import ApiKeyAuthentication
 
 
 class DialectView(strict.APIView):
@@ -24,3 +27,23 @@ class DialectView(strict.APIView):
         if isinstance(response.data, dict) and "error" in response.data:
             response.data = self.error_body(response.data, response.status_code)
         return response
+
+
+class BearerKeyAuthentication(ApiKeyAuthentication):
+    """The native API keys, sent only as `Authorization: Bearer <key>`: for a dialect whose
+    seed documents no other header (an `X-API-KEY` alone is then a 401 there)."""
+
+    def get_key(self, request) -> str | None:
+        keyword, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        return key.strip() if keyword.lower() == "bearer" and key.strip() else None
+
+
+class BearerKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "refunds.compat.base.BearerKeyAuthentication"
+    name = "BearerKeyOnly"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "Authorization: Bearer <key>, the native API keys; the "
+                               "dialects whose documents name no other header take only "
+                               "this one."}
