@@ -187,26 +187,39 @@ def test_keepup_idempotency_key_replays_the_first_answer(keepup_api):
 
 # --- Keepup's Python sample code, run as it is against a live server ------------------
 
+def run_python(code: str) -> dict:
+    """Run a sample as a script of its own (the project's interpreter, which has
+    `requests`), and read what it printed."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    return json.loads(run.stdout)
+
+
+@pytest.mark.parametrize(("action", "answer", "event"), [
+    ("refund", REFUNDED, "sale_refunded"), ("cancel", CANCELLED, "sale_cancelled")])
 @pytest.mark.django_db(transaction=True)
-def test_keepup_python_sample_runs_as_it_is_against_a_live_server(live_server, keepup_key):
+def test_keepup_python_sample_runs_as_it_is_against_a_live_server(
+        live_server, keepup_key, action, answer, event):
+    # keepup-cancel-sale.md's Python sample is keepup-refund-sale.txt's with /cancel/.
+    sample = KEEPUP_PYTHON_SAMPLE.replace("/sales/refund/", f"/sales/{action}/")
     sale = SaleFactory(lines=[(2, 1500)])
-    code = (KEEPUP_PYTHON_SAMPLE
+    code = (sample
             .replace("https://api.keepup.store", f"{live_server.url}/compat/keepup")
             .replace("{sale_id}", str(sale.pk))
             .replace("{access_token}", keepup_key))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert json.loads(run.stdout) == REFUNDED
+    assert run_python(code) == answer
     sale.refresh_from_db()
-    assert sale.status == "refunded" and sale.amount_refunded == sale.amount_paid
+    assert sale.status == answer["data"]["status"]
+    assert sale.amount_refunded == sale.amount_paid
     assert set(CustomerAlert.objects.filter(sale=sale).values_list("event", "channel")) == {
-        ("sale_refunded", "email"), ("sale_refunded", "sms")}
+        (event, "email"), (event, "sms")}
+    assert run_python(code) == answer  # again: 200, nothing more
+    assert CustomerAlert.objects.filter(sale=sale).count() == 2
     # The same sample with a wrong token: Keepup's 401 body, nothing written.
-    bad = code.replace(keepup_key, "wrong.key")
+    other = SaleFactory()
     before = db_state()
-    run = subprocess.run([sys.executable, "-c", bad], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert json.loads(run.stdout) == AUTH_INVALID
+    bad = code.replace(keepup_key, "wrong.key").replace(f"/{sale.pk}\"", f"/{other.pk}\"")
+    assert run_python(bad) == AUTH_INVALID
     assert db_state() == before
 
 
@@ -345,3 +358,17 @@ def test_keepup_is_in_the_schema_under_its_own_tag(db):
             assert ok["$ref"].endswith("/KeepupSaleResponse")
     assert spec["components"]["schemas"]["KeepupSaleRequestRequest"][
         "additionalProperties"] is False
+
+
+def test_keepup_is_throttled_as_the_native_api(keepup_api, settings):
+    from django.core.cache import cache
+
+    settings.API_THROTTLE_RATES = {"key": "2/minute", "bulk": "2/minute"}
+    cache.clear()
+    sale = SaleFactory()
+    for _ in range(2):
+        assert keepup_api.post(f"{BASE}/refund/{sale.pk}").status_code == 200
+    response = keepup_api.post(f"{BASE}/refund/{sale.pk}")
+    assert_keepup_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+    cache.clear()

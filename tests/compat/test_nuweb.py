@@ -3,6 +3,10 @@ defaults, the same books as the native calls, its refusals in Nuweb's error shap
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -29,6 +33,14 @@ SEED_BODY = '''
 }
 '''
 SEED_RESPONSE_KEYS = {"currencyId", "currencySymbol", "currencyCode", "refundValue", "order"}
+
+
+# The same, as Nuweb's document prints the whole command.
+SEED_CURL = """curl --request POST \\
+  --url https://api.nuwebgroup.com/v1/orders/refund \\
+  --header 'Authorization: Bearer <token>' \\
+  --header 'Content-Type: application/json' \\
+  --data '""" + SEED_BODY + "'\n"
 
 
 def seed_request(api, order_id):
@@ -87,6 +99,23 @@ def test_nuweb_sample_answers_nuwebs_shape_and_moves_the_books_as_native(nuweb_a
     refund = Refund.objects.get(sale=mine)
     assert refund.online and refund.source == "api" and refund.alert_customer
     assert_books_balance(mine)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nuweb_curl_sample_runs_as_it_is_against_a_live_server(live_server, nuweb_key):
+    curl = shutil.which("curl")
+    assert curl, "curl is needed to run Nuweb's sample as its document prints it"
+    sale = SaleFactory(lines=[(2, 1500)], processing_fee=99, gateway="sandbox")
+    command = (SEED_CURL
+               .replace("https://api.nuwebgroup.com", f"{live_server.url}/compat/nuweb")
+               .replace("<token>", nuweb_key)
+               .replace('"orderId": 1', f'"orderId": {sale.pk}'))
+    run = subprocess.run(["bash", "-c", command],
+                         capture_output=True, text=True, timeout=60, check=True)
+    body = json.loads(run.stdout)
+    assert set(body) == SEED_RESPONSE_KEYS
+    assert body["refundValue"] == sale.total and body["order"]["status"] == "refunded"
+    assert_books_balance(sale)
 
 
 def test_nuweb_flags_default_to_true_as_its_document_says(nuweb_api):
@@ -348,3 +377,18 @@ def test_nuweb_is_in_the_schema_under_its_own_tag(db):
     components = spec["components"]["schemas"]
     assert components["NuwebRefundRequestRequest"]["additionalProperties"] is False
     assert set(components["NuwebOrderRefundResponse"]["properties"]) == SEED_RESPONSE_KEYS
+
+
+def test_nuweb_is_throttled_as_the_native_api(nuweb_api, settings):
+    from django.core.cache import cache
+
+    settings.API_THROTTLE_RATES = {"key": "1/minute", "bulk": "1/minute"}
+    cache.clear()
+    sale = SaleFactory()
+    assert nuweb(nuweb_api, orderId=sale.pk).status_code == 200
+    before = db_state()
+    response = nuweb(nuweb_api, orderId=SaleFactory().pk)
+    assert_nuweb_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+    assert len(db_state()["refunds.Refund"]) == len(before["refunds.Refund"])
+    cache.clear()
