@@ -228,14 +228,16 @@ def _split_sale():
 
 def test_nuweb_refund_splits_name_payment_methods(nuweb_api, django_assert_max_num_queries):
     sale, (card, cash) = _split_sale()
-    with django_assert_max_num_queries(40):
-        response = nuweb(nuweb_api, orderId=sale.pk, refundSplits=[
-            {"paymentMethod": "cash", "amount": 2500}, {"paymentMethod": "card", "amount": 1500}])
+    response = nuweb(nuweb_api, orderId=sale.pk, refundSplits=[
+        {"paymentMethod": "cash", "amount": 2500}, {"paymentMethod": "card", "amount": 1500}])
     assert response.status_code == 422, response.content  # cash was only 1000
     body = assert_nuweb_error(response, 422, "split_exceeds_payment")
     assert set(body["errors"]) == {"refundSplits[0].amount"}
-    response = nuweb(nuweb_api, orderId=sale.pk, refundSplits=[
-        {"paymentMethod": "cash", "amount": 1000}, {"paymentMethod": "card", "amount": 3000}])
+    # The translation reads the sale's payments once, whatever their number: the request
+    # costs what the native refund does (auth, sale, lock, writes, the order rendered).
+    with django_assert_max_num_queries(10):
+        response = nuweb(nuweb_api, orderId=sale.pk, refundSplits=[
+            {"paymentMethod": "cash", "amount": 1000}, {"paymentMethod": "card", "amount": 3000}])
     assert response.status_code == 200, response.content
     allocations = {a.payment_id: a.amount for a in RefundPayment.objects.filter(refund__sale=sale)}
     assert allocations == {card.pk: 3000, cash.pk: 1000}
@@ -255,8 +257,9 @@ def test_nuweb_split_over_two_payments_of_one_method_goes_in_proportion(
         {"amount": 1000, "method": "card"}, {"amount": 2000, "method": "card"},
         {"amount": 1000, "method": "cash"}])
     first, second, cash = Payment.objects.filter(sale=sale).order_by("pk")
-    response = nuweb(nuweb_api, orderId=sale.pk, refundSplits=[
-        {"paymentMethod": "card", "amount": 3000}, {"paymentMethod": "cash", "amount": 1000}])
+    with django_assert_max_num_queries(10):  # three payments cost what two do
+        response = nuweb(nuweb_api, orderId=sale.pk, refundSplits=[
+            {"paymentMethod": "card", "amount": 3000}, {"paymentMethod": "cash", "amount": 1000}])
     assert response.status_code == 200, response.content
     allocations = {a.payment_id: a.amount for a in RefundPayment.objects.filter(refund__sale=sale)}
     assert allocations == {first.pk: 1000, second.pk: 2000, cash.pk: 1000}
