@@ -395,3 +395,16 @@ def test_nuweb_is_throttled_as_the_native_api(nuweb_api, settings):
     assert int(response["Retry-After"]) > 0
     assert len(db_state()["refunds.Refund"]) == len(before["refunds.Refund"])
     cache.clear()
+
+
+def test_nuweb_uuid_replays_a_split_refund_after_the_payments_moved(nuweb_api):
+    sale, _ = _split_sale()
+    body = {"orderId": sale.pk, "uuid": "split-1", "refundSplits": [
+        {"paymentMethod": "card", "amount": 3000}, {"paymentMethod": "cash", "amount": 1000}]}
+    first = nuweb(nuweb_api, **body)
+    assert first.status_code == 200, first.content
+    before = db_state()
+    again = nuweb(nuweb_api, **body)  # nothing is left on the payments now: still a replay
+    assert again.status_code == 200 and again.json() == first.json()
+    assert db_state() == before
+    assert_books_balance(sale)
