@@ -42,13 +42,23 @@ class ErrorEnvelopeSerializer(strict.Serializer):
 
 
 class EnvelopeAutoSchema(AutoSchema):
-    """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope."""
+    """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope.
+
+    A subclass may answer in other words (the dialects, refunds/compat/): `envelope =
+    False` leaves success bodies as they are, `error_schema(code)` says what an error
+    body is."""
+
+    envelope = True
+
+    def error_schema(self, code: str) -> dict:
+        """The schema of an error body answered with status `code`."""
+        return self.resolve_serializer(ErrorEnvelopeSerializer, "response").ref
 
     def _get_response_for_code(self, serializer, status_code, media_types=None,
                                direction="response"):
         response = super()._get_response_for_code(serializer, status_code, media_types,
                                                   direction)
-        if not str(status_code).startswith("2"):
+        if not self.envelope or not str(status_code).startswith("2"):
             return response
         for media in response.get("content", {}).values():
             schema = media.get("schema")
@@ -69,7 +79,6 @@ class EnvelopeAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        error_ref = self.resolve_serializer(ErrorEnvelopeSerializer, "response").ref
         codes = ["400", "401", "403", "404", "405", "406", "415", "429", "500"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "422"]
@@ -79,7 +88,7 @@ class EnvelopeAutoSchema(AutoSchema):
                 continue
             entry = {
                 "description": ERROR_DESCRIPTIONS.get(code, "Error"),
-                "content": {"application/json": {"schema": error_ref}},
+                "content": {"application/json": {"schema": self.error_schema(code)}},
             }
             if code == "429":
                 entry["headers"] = {

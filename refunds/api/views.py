@@ -68,7 +68,10 @@ def _respond(outcome: Outcome) -> Response:
     return Response(outcome.body, status=outcome.status, headers=headers)
 
 
-def _idempotent(request, work) -> Response:
+def idempotent_response(request, work) -> Response:
+    """Run `work(key, fingerprint)` once per Idempotency-Key (or `uuid`) and answer its
+    Outcome; a repeat replays the first answer. Every door that writes uses it (the
+    dialects too), so they share one idempotency store."""
     key = request_key(request)
     fingerprint = request_hash(request, who=request.user.pk)
     return _respond(run_idempotent(model=IdempotencyKey, key=key, fingerprint=fingerprint,
@@ -86,7 +89,7 @@ def _create_refund(request, ident: int | str, ser) -> Response:
         return Outcome(201, success(render_refund(result.refund), "refund created", 201),
                        refund=result.refund)
 
-    return _idempotent(request, work)
+    return idempotent_response(request, work)
 
 
 class SaleRefundView(strict.APIView):
@@ -162,7 +165,7 @@ class SaleFullRefundView(strict.APIView):
                     raise
             return Outcome(200, success(render_sale(sale_id), "sale refunded"), refund=refund)
 
-        return _idempotent(request, work)
+        return idempotent_response(request, work)
 
     @extend_schema(summary="Refund a sale in full (POST alias)", request=FullRefundSerializer,
                    parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
@@ -194,7 +197,7 @@ class SaleCancelView(strict.APIView):
             return Outcome(200, success(render_sale(sale_id), "sale cancelled"),
                            refund=result.refund)
 
-        return _idempotent(request, work)
+        return idempotent_response(request, work)
 
     @extend_schema(summary="Cancel a sale (POST alias)", request=CancelSerializer,
                    parameters=[SALE_IDENT, IDEMPOTENCY_HEADER],
