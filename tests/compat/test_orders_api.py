@@ -5,7 +5,6 @@ its own shape; the connection id belongs to the key."""
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -14,15 +13,11 @@ from rest_framework.test import APIClient
 
 from backoffice.models import ApiKey
 from refunds.models import Refund
-from tests.api.conftest import (  # noqa: F401 - _api_settings: the API's throttling
-    ALL_PERMS,
-    _api_settings,
-    grant,
-    key_client,
-    make_key,
-)
-from tests.factories import ProductFactory, SaleFactory, UserFactory
+from tests.api.conftest import _api_settings, grant, key_client, make_key  # noqa: F401
+from tests.factories import UserFactory
 from tests.snapshot import db_state, sale_books
+
+from .twin_sales import integration_user, twin_sale
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +26,7 @@ BASE = "/compat/orders-api/connections/{connection}/orders/{order}/refunds"
 
 @pytest.fixture
 def orders_user(db):
-    user = UserFactory(username="orders-integration", is_staff=False)
-    grant(user, *ALL_PERMS)
-    return user
+    return integration_user("orders-integration")
 
 
 @pytest.fixture
@@ -47,15 +40,7 @@ def orders_client(orders_key) -> APIClient:
     return key_client(orders_key[1])
 
 
-def orders_sale(**kwargs):
-    """Two lines on two products (stock counts), fees, paid by card (offline)."""
-    product = ProductFactory(stock=10)
-    return SaleFactory(lines=[{"quantity": 3, "unit_price": 1200, "description": "Mug",
-                               "sku": "MUG", "product_id": product.pk,
-                               "tax_rate": Decimal("0.20")},
-                              {"quantity": 2, "unit_price": 499, "description": "Tea",
-                               "sku": "TEA", "discount": 100, "tax_rate": Decimal("0.05")}],
-                       processing_fee=150, shipping_fee=500, **kwargs)
+orders_sale = twin_sale
 
 
 def url(connection, order) -> str:
