@@ -24,7 +24,12 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.fields import empty
@@ -107,6 +112,7 @@ class KlarField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 128})
 class KlarTextField(KlarField):
     """A string (an integer is read as text) of 1 to 128 characters."""
 
@@ -138,6 +144,7 @@ class KlarNumberField(KlarField):
             raise self.refuse("max", n=high)
 
 
+@extend_schema_field({"type": "number", "minimum": 1, "maximum": MAX_UNIX_SECONDS})
 class KlarUnixSecondsField(KlarNumberField):
     """Unix time in seconds: a date (UTC). Klar refuses 0: leave the field out instead."""
 
@@ -147,6 +154,7 @@ class KlarUnixSecondsField(KlarNumberField):
         return datetime.fromtimestamp(value, UTC)
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": INT_MAX})
 class KlarQuantityField(KlarNumberField):
     def to_internal_value(self, data):
         value = self.number(data)
@@ -156,6 +164,7 @@ class KlarQuantityField(KlarNumberField):
         return int(value)
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9]+$"})
 class KlarLineIdField(KlarField):
     """The order line's id: this product's sale line id, as a string (or an integer)."""
 
