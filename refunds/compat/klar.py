@@ -381,7 +381,7 @@ def refused_batch(records: Any, exc: ValidationError) -> BulkRecordsInvalidError
         summary.setdefault(index, {}).setdefault(name.lstrip(".") or "record",
                                                  []).append(message)
     return BulkRecordsInvalidError(
-        f"{len(summary) or 1} record(s) refused, nothing written.",
+        f"{len(summary)} record(s) refused, nothing written." if summary else NOT_AN_ARRAY,
         extra={}, records=[
             {"index": i, "id": records[i].get("id") if isinstance(records[i], dict) else None,
              "errors": errors} for i, errors in sorted(summary.items())])
@@ -478,10 +478,9 @@ class KlarImportView(KlarView):
         try:
             records = native_records(request.data)
         except ValidationError as exc:
-            if isinstance(request.data, list):  # a refused batch is on the books too
-                refunds_import_refused(records=request.data,
-                                       error=refused_batch(request.data, exc),
-                                       actor=request.user, door=DOOR, api_key=api_key)
+            # A batch refused before the service is on the books too (lastFailure).
+            refunds_import_refused(records=request.data, error=refused_batch(request.data, exc),
+                                   actor=request.user, door=DOOR, api_key=api_key)
             raise
         refunds_bulk_import(records=records, import_source=IMPORT_SOURCE, actor=request.user,
                             door=DOOR, api_key=api_key)

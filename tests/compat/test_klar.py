@@ -237,6 +237,9 @@ def test_a_batch_klar_refuses_is_recorded_as_a_failure(klar):
     assert failure.errors[0]["index"] == 0 and "lineItems" in failure.errors[0]["errors"]
     refused(klar.post(VALIDATE, [{"id": "r-1"}], format="json"))
     assert RefundImport.objects.count() == 1  # validate is not an upload
+    nest_error(klar.post(UPLOAD, {"id": "r-1"}, format="json"), 400)
+    assert RefundImport.objects.filter(outcome="failure", count=0).count() == 1
+    assert klar.get(STATUS).json()["lastBatchCount"] == "0"
 
 
 def test_more_than_1000_records_is_a_413(klar):

@@ -283,3 +283,22 @@ def test_the_schema_documents_the_dialect_under_its_own_tag(db):
     request = spec["components"]["schemas"]["OrdersApiRefundRequest"]
     assert request["additionalProperties"] is False
     assert set(request["properties"]) == {"batchId", "items", "returnedDate"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_every_existing_key_its_own_connection_id():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("backoffice", "0001_initial")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    user = old.get_model("auth", "User").objects.create(username="early")
+    for i in range(3):
+        old.get_model("backoffice", "ApiKey").objects.create(
+            id=f"key-{i}", prefix=f"p{i}", hashed_key="h", name=f"early-{i}", user=user)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    ids = list(ApiKey.objects.values_list("connection_id", flat=True))
+    assert len(ids) == 3 and None not in ids and len(set(ids)) == 3
