@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from backoffice.api.strict import StrictQueryMixin
-from refunds.compat.klar import MESSAGES
+from refunds.compat.klar.records import MESSAGES
 from refunds.models import Refund, RefundImport
 from tests.api.conftest import _api_settings, grant, key_client, make_key  # noqa: F401
 from tests.factories import UserFactory
