@@ -10,7 +10,7 @@ lockout counters) stay deletable, so staff can unlock someone.
 
 from axes.admin import AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessFailureLog, AccessLog
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
@@ -32,8 +32,17 @@ class ApiKeyAdmin(APIKeyModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj)) + ("last_used_at",)
         if obj is not None:
-            fields += ("user",)
+            # The line-item refund API's connectionId (docs/compat-orders-api.md): drawn
+            # when the key is saved, so shown from then on (and in the message after saving).
+            fields += ("user", "connection_id")
         return fields
+
+    def save_model(self, request, obj, form=None, change=False):
+        created = not obj.pk
+        super().save_model(request, obj, form, change)
+        if created:
+            messages.info(request, f"Its connection id (the line-item refund API's "
+                                   f"connectionId) is {obj.connection_id}.")
 
     def has_delete_permission(self, request, obj=None):
         # Revoke instead: what was done with the key keeps naming it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
@@ -19,6 +21,10 @@ class ApiKey(AbstractAPIKey):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The line-item refund API's `connectionId` (/compat/orders-api/connections/{id}/...):
+    # each key is one connection; another key's id is a 404 (docs/compat-orders-api.md).
+    connection_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                     verbose_name="connection id")
 
     objects = ApiKeyManager()  # type: ignore[assignment,misc]
 

@@ -42,16 +42,28 @@ class ErrorEnvelopeSerializer(strict.Serializer):
 
 
 class EnvelopeAutoSchema(AutoSchema):
-    """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope. A view
-    with `success_envelope = False` documents its success bodies as they are, and one with
-    an `error_serializer` its own error body (the dialects, refunds/compat/)."""
+    """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope.
+
+    The dialects (refunds/compat/) answer in other words: a schema with `envelope =
+    False`, or a view with `success_envelope = False`, leaves success bodies as they are;
+    `error_schema(code)` (by default the view's `error_serializer`) says what an error
+    body is."""
+
+    envelope = True
+
+    def wraps_success(self) -> bool:
+        return self.envelope and getattr(self.view, "success_envelope", True)
+
+    def error_schema(self, code: str) -> dict:
+        """The schema of an error body answered with status `code`."""
+        serializer = getattr(self.view, "error_serializer", None) or ErrorEnvelopeSerializer
+        return self.resolve_serializer(serializer, "response").ref
 
     def _get_response_for_code(self, serializer, status_code, media_types=None,
                                direction="response"):
         response = super()._get_response_for_code(serializer, status_code, media_types,
                                                   direction)
-        if not str(status_code).startswith("2") or not getattr(self.view, "success_envelope",
-                                                                  True):
+        if not self.wraps_success() or not str(status_code).startswith("2"):
             return response
         for media in response.get("content", {}).values():
             schema = media.get("schema")
@@ -72,9 +84,6 @@ class EnvelopeAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        # A dialect (refunds/compat/) documents its own error body and its own success bodies.
-        error_serializer = getattr(self.view, "error_serializer", None) or ErrorEnvelopeSerializer
-        error_ref = self.resolve_serializer(error_serializer, "response").ref
         codes = ["400", "401", "403", "404", "405", "406", "415", "429", "500"]
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ["409", "422"]
@@ -84,7 +93,7 @@ class EnvelopeAutoSchema(AutoSchema):
                 continue
             entry = {
                 "description": ERROR_DESCRIPTIONS.get(code, "Error"),
-                "content": {"application/json": {"schema": error_ref}},
+                "content": {"application/json": {"schema": self.error_schema(code)}},
             }
             if code == "429":
                 entry["headers"] = {

@@ -7,6 +7,7 @@ from .bulk_import import (
     BulkResult,
     refunds_bulk_import,
     refunds_bulk_validate,
+    refunds_import_refused,
     refunds_import_status,
 )
 from .cancel import CancelResult, sale_cancel, sale_cancel_preview
@@ -36,6 +37,7 @@ __all__ = [
     "refund_settle",
     "refunds_bulk_import",
     "refunds_bulk_validate",
+    "refunds_import_refused",
     "refunds_import_status",
     "request_fingerprint",
     "sale_cancel",

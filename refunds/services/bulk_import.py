@@ -579,32 +579,47 @@ def refunds_bulk_import(*, records: Any, import_source: str = DEFAULT_IMPORT_SOU
             )
             result.import_id = row.pk
     except DomainError as exc:
-        RefundImport.objects.create(
-            source=door, count=count, outcome=ImportOutcome.FAILURE, **who,
-            errors=getattr(exc, "records", None) or [{"error": exc.message, "code": exc.code}],
-        )
+        refunds_import_refused(records=records, error=exc, actor=actor, door=door,
+                               api_key=api_key)
         raise
     except IntegrityError as exc:
         error = _integrity_error(exc, None)
-        RefundImport.objects.create(
-            source=door, count=count, outcome=ImportOutcome.FAILURE, **who,
-            errors=[{"error": error.message, "code": error.code}],
-        )
+        refunds_import_refused(records=records, error=error, actor=actor, door=door,
+                               api_key=api_key)
         raise error from exc
     return result
 
 
-def refunds_import_status(*, import_source: str | None = None) -> dict[str, Any]:
-    """Figures for GET /refunds/status: live imported refunds and the last batches."""
+def refunds_import_refused(*, records: Any, error: DomainError, actor: Any = None,
+                           door: str = Source.API, api_key: Any = None) -> RefundImport:
+    """Record a batch refused as a whole (GET /refunds/status's last_failure): by the
+    import itself, or by a door that parses its own words first (a dialect)."""
+    return RefundImport.objects.create(
+        source=door, count=len(records) if isinstance(records, list) else 0,
+        outcome=ImportOutcome.FAILURE,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        api_key=api_key if getattr(api_key, "pk", None) else None,
+        errors=getattr(error, "records", None) or [{"error": error.message, "code": error.code}],
+    )
+
+
+def refunds_import_status(*, import_source: str | None = None,
+                          door: str | None = None) -> dict[str, Any]:
+    """Figures for GET /refunds/status: live imported refunds and the last batches.
+    `import_source`: count only that source's refunds; `door`: only the batches that
+    came through that door (a dialect's own, e.g. `klar`)."""
     live = Refund.objects.filter(
         source=Source.IMPORT, external_id__isnull=False, withdrawn_at__isnull=True
     )
     if import_source:
         live = live.filter(import_source=import_source)
-    last = RefundImport.objects.order_by("-received_at", "-pk").first()
-    success = RefundImport.objects.filter(outcome=ImportOutcome.SUCCESS).order_by(
+    batches = RefundImport.objects.all()
+    if door:
+        batches = batches.filter(source=door)
+    last = batches.order_by("-received_at", "-pk").first()
+    success = batches.filter(outcome=ImportOutcome.SUCCESS).order_by(
         "-received_at", "-pk").values_list("received_at", flat=True).first()
-    failure = RefundImport.objects.filter(outcome=ImportOutcome.FAILURE).order_by(
+    failure = batches.filter(outcome=ImportOutcome.FAILURE).order_by(
         "-received_at", "-pk").values_list("received_at", flat=True).first()
     return {
         "total": live.count(),
@@ -620,5 +635,6 @@ __all__ = [
     "BulkResult",
     "refunds_bulk_import",
     "refunds_bulk_validate",
+    "refunds_import_refused",
     "refunds_import_status",
 ]

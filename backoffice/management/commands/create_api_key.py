@@ -1,5 +1,6 @@
 """manage.py create_api_key NAME --user USERNAME [--create-user] [--role integration]
-[--perm app.codename ...] [--expires DAYS]: prints the key once (stdout: the key alone).
+[--perm app.codename ...] [--expires DAYS]: prints the key once (stdout: the key alone;
+stderr: what was done, and the key's connection id for the line-item refund API).
 
 `--create-user` makes USERNAME when it does not exist (not staff, no password: it can
 only act through its keys); `--role` and `--perm` grant the Django permissions the key
@@ -9,6 +10,7 @@ acts with. Everything or nothing: an unknown permission creates neither user nor
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -106,4 +108,7 @@ class Command(BaseCommand):
             + (f", expires {expiry:%Y-%m-%d %H:%M} UTC" if expiry else "")
             + ". Store it now: it will not be shown again."
         )
+        # The line-item refund API's connectionId (/compat/orders-api/connections/{id}/):
+        # not a secret, shown in the admin too; on stderr, so stdout stays the key alone.
+        self.stderr.write(f"Connection id: {cast(ApiKey, api_key).connection_id}")
         self.stdout.write(key)

@@ -1,3 +1,0 @@
-"""Dialect: klar (see docs/compat-klar.md)."""
-
-urlpatterns: list = []
