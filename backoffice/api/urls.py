@@ -24,8 +24,9 @@ urlpatterns = [
 ]
 
 
-class _NoSuchEndpoint(APIView):
-    """Any other path under /api/v2/: a JSON 404 in the envelope, never an HTML page."""
+class NoSuchEndpoint(APIView):
+    """Any other path under /api/v2/ or /compat/: a JSON 404 in the envelope, never an
+    HTML page."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -38,4 +39,4 @@ class _NoSuchEndpoint(APIView):
     get = post = put = patch = delete = _missing
 
 
-urlpatterns.append(re_path(r"^.*$", _NoSuchEndpoint.as_view(), name="not-found"))
+urlpatterns.append(re_path(r"^.*$", NoSuchEndpoint.as_view(), name="not-found"))
