@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from backoffice.api.envelope import RawJSON, ok, success
 from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
-from backoffice.errors import SaleNotFoundError
 from sales.models import Customer, Product, Sale
 from sales.selectors import (
     parse_sale_ident,
@@ -21,6 +20,7 @@ from sales.selectors import (
     sale_detail_queryset,
     sale_json_supported,
     sale_lookup,
+    sale_pick,
     sale_resolve_id,
 )
 from sales.services import payment_record, sale_create, sale_update
@@ -48,8 +48,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def sale_detail(ident: int | str) -> Sale:
-    """One sale with lines, payments and refunds, in four queries (id wins over a
-    number or external id that looks the same)."""
+    """One sale with lines, payments and refunds, in four queries; the name is resolved
+    by sale_pick, the rule every door follows."""
     refund_model = apps.get_model("refunds", "Refund")
     candidates = list(
         sale_detail_queryset()
@@ -57,13 +57,8 @@ def sale_detail(ident: int | str) -> Sale:
         .filter(sale_lookup(ident))[:3]
     )
     text, pk = parse_sale_ident(ident)
-    if pk is not None:
-        for sale in candidates:
-            if sale.pk == pk:
-                return sale
-    if not candidates:
-        raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
-    return candidates[0]
+    sale_id = sale_pick(text, pk, [(s.pk, s.number, s.external_id) for s in candidates])
+    return next(s for s in candidates if s.pk == sale_id)
 
 
 def render_sale(ident: int | str) -> dict:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from backoffice.errors import AmbiguousSaleError
 from refunds.models import Refund
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from sales.api.serializers import SaleSerializer
@@ -57,12 +58,15 @@ def test_the_postgresql_document_equals_the_serializers(postgres):
                 assert list(ours) == list(theirs)
 
 
-def test_a_sale_is_found_by_id_number_or_external_id_and_an_id_wins(postgres):
+def test_a_sale_is_found_by_id_number_or_external_id_and_two_sales_are_ambiguous(postgres):
     sale = SaleFactory(lines=[(1, 100)])
-    other = SaleFactory(lines=[(1, 100)], external_id=str(sale.pk))
+    other = SaleFactory(lines=[(1, 100)], external_id="WEB-1")
     assert json.loads(sale_detail_json(sale.pk))["id"] == sale.pk
     assert json.loads(sale_detail_json(sale.number))["id"] == sale.pk
-    assert json.loads(sale_detail_json(f" {other.external_id} "))["id"] == sale.pk
+    assert json.loads(sale_detail_json(" WEB-1 "))["id"] == other.pk
+    Sale.objects.filter(pk=other.pk).update(external_id=str(sale.pk))
+    with pytest.raises(AmbiguousSaleError):
+        sale_detail_json(sale.pk)
     assert json.loads(sale_detail_json(other.number))["id"] == other.pk
 
 
