@@ -14,7 +14,13 @@ from rest_framework.views import APIView
 
 from backoffice.api.auth import request_api_key
 from backoffice.api.envelope import ok, success
-from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
+from backoffice.api.idempotency import (
+    Outcome,
+    request_hash,
+    request_key,
+    request_owner,
+    run_idempotent,
+)
 from backoffice.errors import NothingToRefundError
 from refunds.models import IdempotencyKey, Refund, Source
 from refunds.services import (
@@ -72,7 +78,9 @@ def _respond(outcome: Outcome) -> Response:
 def _idempotent(request, work) -> Response:
     key = request_key(request)
     fingerprint = request_hash(request, who=request.user.pk)
-    return _respond(run_idempotent(model=IdempotencyKey, key=key, fingerprint=fingerprint,
+    owner = request_owner(request)
+    return _respond(run_idempotent(model=IdempotencyKey, key=key, owner=owner,
+                                   fingerprint=fingerprint,
                                    work=lambda: work(key, fingerprint)))
 
 
@@ -81,6 +89,7 @@ def _create_refund(request, ident: int | str, ser) -> Response:
         with ser.request_paths():
             result = with_sale_id(ident, lambda sale_id: refund_create(
                 sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
+                idempotency_owner=request_owner(request),
                 actor=request.user, source=Source.API, api_key=request_api_key(request),
                 **ser.service_kwargs(),
             ))
@@ -153,6 +162,7 @@ class SaleFullRefundView(APIView):
             try:
                 refund = refund_create(
                     sale_id=sale_id, idempotency_key=key,
+                    idempotency_owner=request_owner(request),
                     request_hash=fingerprint if key else "", actor=request.user,
                     source=Source.API, api_key=request_api_key(request),
                     **ser.service_kwargs(),

@@ -12,7 +12,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.api.envelope import RawJSON, ok, success
-from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
+from backoffice.api.idempotency import (
+    Outcome,
+    request_hash,
+    request_key,
+    request_owner,
+    run_idempotent,
+)
 from sales.models import Customer, Product, Sale
 from sales.selectors import (
     parse_sale_ident,
@@ -129,6 +135,7 @@ class SaleBalanceView(APIView):
         # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
         outcome = run_idempotent(
             model=apps.get_model("refunds", "IdempotencyKey"), key=request_key(request),
+            owner=request_owner(request),
             fingerprint=request_hash(request, who=request.user.pk), work=work,
         )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
