@@ -228,11 +228,12 @@ def _object(pairs: list[tuple[str, str]]) -> str:
     return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in pairs) + ")"
 
 
-def _sale_json_sql() -> str:
+def _sale_json_sql(customer_details: bool) -> str:
     from refunds.models import Refund  # refunds imports sales, never the reverse: lazily
 
     line, pay, ref = SaleLine._meta.db_table, Payment._meta.db_table, Refund._meta.db_table
-    customer = _object([(k, f"c.{k}") for k in ("id", "name", "email", "phone")])
+    customer = _object([(k, f"c.{k}") for k in (
+        ("id", "name", "email", "phone") if customer_details else ("id",))])
     lines = _object([
         ("id", "l.id"), ("product_id", "l.product_id"), ("sku", "l.sku"),
         ("description", "l.description"), ("quantity", "l.quantity"),
@@ -283,7 +284,7 @@ def _sale_json_sql() -> str:
     )
 
 
-_SALE_JSON_SQL: str | None = None
+_SALE_JSON_SQL: dict[bool, str] = {}
 
 
 def sale_json_supported() -> bool:
@@ -291,15 +292,15 @@ def sale_json_supported() -> bool:
     return connection.vendor == "postgresql" and settings.TIME_ZONE == "UTC"
 
 
-def sale_detail_json(ident: int | str) -> str:
+def sale_detail_json(ident: int | str, *, customer_details: bool = False) -> str:
     """The sale named by ident (id, number or external id) as SaleSerializer's JSON, in
-    one query. PostgreSQL only (sale_json_supported())."""
-    global _SALE_JSON_SQL
-    if _SALE_JSON_SQL is None:
-        _SALE_JSON_SQL = _sale_json_sql()
+    one query; the customer's name, email and phone only with customer_details.
+    PostgreSQL only (sale_json_supported())."""
+    if customer_details not in _SALE_JSON_SQL:
+        _SALE_JSON_SQL[customer_details] = _sale_json_sql(customer_details)
     text, pk = parse_sale_ident(ident)
     with connection.cursor() as cursor:
-        cursor.execute(_SALE_JSON_SQL, {"pk": pk, "text": text})
+        cursor.execute(_SALE_JSON_SQL[customer_details], {"pk": pk, "text": text})
         rows = cursor.fetchall()
     if len(rows) != 1:
         sale_pick(text, pk, [(sale_id, None, text) for sale_id, _ in rows])  # raises

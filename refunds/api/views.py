@@ -158,7 +158,7 @@ class SaleFullRefundView(APIView):
         def work(key, fingerprint):
             refund = None
             if Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
-                return Outcome(200, success(render_sale(sale_id), "sale refunded"))
+                return Outcome(200, success(render_sale(sale_id, request=request), "sale refunded"))
             try:
                 refund = refund_create(
                     sale_id=sale_id, idempotency_key=key,
@@ -171,7 +171,8 @@ class SaleFullRefundView(APIView):
                 # A concurrent full refund got there first: the same answer.
                 if not Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
                     raise
-            return Outcome(200, success(render_sale(sale_id), "sale refunded"), refund=refund)
+            return Outcome(200, success(render_sale(sale_id, request=request), "sale refunded"),
+                           refund=refund)
 
         return _idempotent(request, work)
 
@@ -202,7 +203,7 @@ class SaleCancelView(APIView):
                 alert_customer=d["alert_customer"], actor=request.user, source=Source.API,
                 api_key=request_api_key(request),
             )
-            return Outcome(200, success(render_sale(sale_id), "sale cancelled"),
+            return Outcome(200, success(render_sale(sale_id, request=request), "sale cancelled"),
                            refund=result.refund)
 
         return _idempotent(request, work)

@@ -40,6 +40,7 @@ from .serializers import (
     SaleListSerializer,
     SaleSerializer,
     SaleUpdateSerializer,
+    customer_details_visible,
 )
 
 SALE_IDENT = OpenApiParameter(
@@ -67,10 +68,12 @@ def sale_detail(ident: int | str) -> Sale:
     return next(s for s in candidates if s.pk == sale_id)
 
 
-def render_sale(ident: int | str) -> dict:
+def render_sale(ident: int | str, *, request) -> dict:
+    """The sale document as `request`'s caller may see it (customer_details_visible)."""
+    details = customer_details_visible(request)
     if sale_json_supported():
-        return json.loads(sale_detail_json(ident))
-    return SaleSerializer(sale_detail(ident)).data
+        return json.loads(sale_detail_json(ident, customer_details=details))
+    return SaleSerializer(sale_detail(ident), context={"customer_details": details}).data
 
 
 class SaleListCreateView(generics.ListAPIView):
@@ -80,6 +83,10 @@ class SaleListCreateView(generics.ListAPIView):
     serializer_class = SaleListSerializer
     filterset_class = SaleFilter
     required_permissions = {"GET": ["sales.view_sale"], "POST": ["sales.add_sale"]}
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(),
+                "customer_details": customer_details_visible(self.request)}
 
     @extend_schema(summary="List sales")
     def get(self, request, *args, **kwargs):
@@ -91,7 +98,7 @@ class SaleListCreateView(generics.ListAPIView):
         ser = SaleCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         sale = sale_create(data=ser.to_input(), actor=request.user)
-        return ok(render_sale(sale.pk), "sale created", 201)
+        return ok(render_sale(sale.pk, request=request), "sale created", 201)
 
 
 class SaleDetailView(APIView):
@@ -102,8 +109,9 @@ class SaleDetailView(APIView):
     def get(self, request, ident):
         if sale_json_supported():
             # The document as PostgreSQL built it, embedded in the envelope unparsed.
-            return ok(RawJSON(sale_detail_json(ident)))
-        return ok(render_sale(ident))
+            return ok(RawJSON(sale_detail_json(
+                ident, customer_details=customer_details_visible(request))))
+        return ok(render_sale(ident, request=request))
 
     @extend_schema(summary="Edit a sale (only while nothing is paid or refunded)",
                    parameters=[SALE_IDENT], request=SaleUpdateSerializer,
@@ -113,7 +121,7 @@ class SaleDetailView(APIView):
         ser.is_valid(raise_exception=True)
         sale = sale_update(sale_id=sale_resolve_id(ident), data=ser.to_input(),
                            actor=request.user)
-        return ok(render_sale(sale.pk), "sale updated")
+        return ok(render_sale(sale.pk, request=request), "sale updated")
 
 
 class SaleBalanceView(APIView):
@@ -130,7 +138,7 @@ class SaleBalanceView(APIView):
 
         def work() -> Outcome:
             payment_record(sale_id=sale_id, actor=request.user, **ser.validated_data)
-            return Outcome(200, success(render_sale(sale_id), "payment recorded"))
+            return Outcome(200, success(render_sale(sale_id, request=request), "payment recorded"))
 
         # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
         outcome = run_idempotent(

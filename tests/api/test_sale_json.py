@@ -21,8 +21,9 @@ from tests.factories import SaleFactory
 from .conftest import assert_error, assert_ok
 
 
-def _serializer_document(sale_id: int) -> dict:
-    return json.loads(json.dumps(SaleSerializer(sale_detail(sale_id)).data))
+def _serializer_document(sale_id: int, customer_details: bool = True) -> dict:
+    return json.loads(json.dumps(SaleSerializer(
+        sale_detail(sale_id), context={"customer_details": customer_details}).data))
 
 
 def _varied_sales() -> list[Sale]:
@@ -46,12 +47,15 @@ def _varied_sales() -> list[Sale]:
     return [plain, anonymous, quote, cancelled, split]
 
 
-def test_the_postgresql_document_equals_the_serializers(postgres):
+@pytest.mark.parametrize("details", [True, False])
+def test_the_postgresql_document_equals_the_serializers(postgres, details):
     for sale in _varied_sales():
-        built = json.loads(sale_detail_json(sale.pk))
-        assert built == _serializer_document(sale.pk), sale.number
+        built = json.loads(sale_detail_json(sale.pk, customer_details=details))
+        assert built == _serializer_document(sale.pk, details), sale.number
+        if built["customer"] is not None:
+            assert (set(built["customer"]) == {"id", "name", "email", "phone"}) is details
         # The same keys in the same order, nested ones included.
-        assert list(built) == list(_serializer_document(sale.pk))
+        assert list(built) == list(_serializer_document(sale.pk, details))
         for key in ("lines", "payments", "refunds"):
             for ours, theirs in zip(built[key], _serializer_document(sale.pk)[key],
                                     strict=True):
