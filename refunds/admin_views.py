@@ -26,7 +26,7 @@ from django.utils.html import format_html
 from backoffice.errors import DomainError
 from backoffice.money import format_money
 from sales.models import CancelReason, Sale
-from sales.selectors import sale_resolve_many
+from sales.selectors import SALE_ID_PATTERN, sale_resolve_many
 
 from .admin_forms import CancelForm, ImportUploadForm, RefundForm, minor_to_text
 from .models import Refund, RefundLine, RefundPayment, RefundReason, RefundStatus, Source
@@ -293,6 +293,8 @@ def cancel_summary(result) -> str:
 
 
 def credit_note_view(model_admin, request, object_id):
+    if not SALE_ID_PATTERN.fullmatch(str(object_id)):  # ids are plain digits
+        raise Http404(f"No refund with id {object_id!r}.")
     refund = (
         Refund.objects.select_related("sale", "sale__customer", "created_by")
         .prefetch_related(

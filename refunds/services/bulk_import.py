@@ -211,8 +211,8 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
             bad[f"{p}.restock"] = [YES_NO_INVALID]
         note = raw.get("note") or ""
         batch_id = raw.get("batch_id") or ""
-        if not isinstance(note, str):
-            bad[f"{p}.note"] = ["A string."]
+        if not isinstance(note, str) or len(note) > BULK_NOTE_MAX_LENGTH:
+            bad[f"{p}.note"] = [f"A string of at most {BULK_NOTE_MAX_LENGTH} characters."]
         if not isinstance(batch_id, str) or len(str(batch_id)) > 128:
             bad.setdefault(f"{p}.batch_id", ["A string of at most 128 characters."])
         if bad:
@@ -225,6 +225,11 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
             note=note, batch_id=batch_id,
         ))
     return parsed, errors
+
+
+# A staff note per record: capped so that a batch of 1000 records stays well inside the
+# API's body limit (settings.DATA_UPLOAD_MAX_MEMORY_SIZE).
+BULK_NOTE_MAX_LENGTH = 1000
 
 
 def _resolve_sales(parsed: list[BulkRecord]) -> tuple[dict[str, int], dict[str, DomainError]]:
