@@ -108,7 +108,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_settings_are_hardened_by_default():
-    s = _settings()
+    s = _settings(CACHE_URL=None)
     assert s["DEBUG"] is False
     assert s["SECURE_SSL_REDIRECT"] is True
     assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]

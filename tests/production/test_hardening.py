@@ -50,13 +50,14 @@ def test_production_refuses_a_weak_key_among_the_fallbacks():
 
 def test_production_needs_a_shared_cache():
     # An AMQP broker gives no Redis to share: CACHE_URL is then required.
-    assert "CACHE_URL" in _refused(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+    assert "CACHE_URL" in _refused(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
+                                   CACHE_URL=None)
     assert "CACHE_URL" in _refused(CACHE_URL="locmem://")
     s = _settings(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
                   CACHE_URL="redis://127.0.0.1:6379/5")
     assert s["CACHE"] == "django.core.cache.backends.redis.RedisCache"
     assert s["CACHE_LOCATION"] == "redis://127.0.0.1:6379/5"
-    assert _settings()["CACHE_LOCATION"] == "redis://127.0.0.1:6379/0"  # the broker's
+    assert _settings(CACHE_URL=None)["CACHE_LOCATION"] == "redis://127.0.0.1:6379/0"
 
 
 def test_production_trusts_the_documented_proxy_by_default():
