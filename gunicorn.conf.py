@@ -10,7 +10,8 @@ Every value can be set from the environment (docs/production.md):
 
 Logs go to stderr as JSON, one object per line: the access log carries the request id
 that Django put on the response (X-Request-ID), so a request's access line and its
-application lines can be joined.
+application lines can be joined. It never carries a query string (searches name
+customers' emails and phones): the path only, and the referer without its query.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ max_requests_jitter = _int("WEB_MAX_REQUESTS_JITTER", 100)
 # Heartbeat files in memory, not on a possibly slow disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
+# Header lines up to 32 KB (gunicorn's default, 8190 bytes, answers a bigger one with its
+# own HTML page): the app refuses odd headers itself, in the API's JSON envelope.
+limit_request_field_size = _int("WEB_LIMIT_REQUEST_FIELD_SIZE", 32768)
+
 # Behind a reverse proxy on the same host by default.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 proxy_allow_ips = forwarded_allow_ips
@@ -56,6 +61,13 @@ proxy_allow_ips = forwarded_allow_ips
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def _without_query(url: str | None) -> str | None:
+    """A URL without its query string: searches carry customers' emails and phones, and
+    the access log is no place for them (nor is the query string of the request itself,
+    which the access log leaves out)."""
+    return url.split("?", 1)[0] if url else url
 
 
 class JsonLogger(Logger):
@@ -81,14 +93,13 @@ class JsonLogger(Logger):
             "request_id": headers.get("x-request-id"),
             "method": environ.get("REQUEST_METHOD"),
             "path": path,
-            "query": environ.get("QUERY_STRING", ""),
             "status": int(status),
             "bytes": getattr(resp, "sent", None),
             "duration_ms": round(duration_ms, 1),
             "remote_addr": environ.get("REMOTE_ADDR"),
             "forwarded_for": environ.get("HTTP_X_FORWARDED_FOR"),
             "user_agent": environ.get("HTTP_USER_AGENT"),
-            "referer": environ.get("HTTP_REFERER"),
+            "referer": _without_query(environ.get("HTTP_REFERER")),
             "pid": os.getpid(),
         }
         try:

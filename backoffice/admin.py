@@ -10,10 +10,13 @@ lockout counters) stay deletable, so staff can unlock someone.
 
 from axes.admin import AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessFailureLog, AccessLog
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from .models import ApiKey
@@ -21,7 +24,9 @@ from .models import ApiKey
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(APIKeyModelAdmin):
-    """Create a key (shown once, in the message after saving) or revoke it (for good)."""
+    """Create a key (shown once, in the page that answers the save) or revoke it (for
+    good). The key never goes into a message: messages travel in a cookie (signed, not
+    encrypted) or the session, where it would outlive the page."""
 
     list_display = (*APIKeyModelAdmin.list_display, "user", "last_used_at")  # type: ignore[assignment]
     list_select_related = ("user",)
@@ -33,20 +38,32 @@ class ApiKeyAdmin(APIKeyModelAdmin):
         fields = tuple(super().get_readonly_fields(request, obj)) + ("last_used_at",)
         if obj is not None:
             # The line-item refund API's connectionId (docs/compat-orders-api.md): drawn
-            # when the key is saved, so shown from then on (and in the message after saving).
+            # when the key is saved, so shown from then on (and on the page answering the save).
             fields += ("user", "connection_id")
         return fields
-
-    def save_model(self, request, obj, form=None, change=False):
-        created = not obj.pk
-        super().save_model(request, obj, form, change)
-        if created:
-            messages.info(request, f"Its connection id (the line-item refund API's "
-                                   f"connectionId) is {obj.connection_id}.")
 
     def has_delete_permission(self, request, obj=None):
         # Revoke instead: what was done with the key keeps naming it.
         return False
+
+    def save_model(self, request, obj, form=None, change=False):
+        if obj.pk:
+            obj.save()
+            return
+        request._created_api_key = self.model.objects.assign_key(obj)  # type: ignore[attr-defined]
+        obj.save()
+
+    def response_add(self, request, obj, post_url_continue=None):
+        key = getattr(request, "_created_api_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(request, "admin/backoffice/apikey/created.html", {
+            **self.admin_site.each_context(request), "object": obj, "key": key,
+            "opts": self.opts, "title": "API key created",
+            "changelist_url": reverse("admin:backoffice_apikey_changelist"),
+        })
+        add_never_cache_headers(response)
+        return response
 
 
 # The library registers its own concrete APIKey model; this project uses ApiKey instead.

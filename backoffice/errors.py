@@ -109,6 +109,12 @@ class PaymentExceedsBalanceError(DomainError):
     code = "payment_exceeds_balance"
 
 
+class AmbiguousSaleError(ConflictError):
+    """A name (id, number or external id) that means more than one sale."""
+
+    code = "ambiguous_sale"
+
+
 class DuplicateExternalIdError(ConflictError):
     code = "duplicate_external_id"
 

@@ -41,21 +41,42 @@ TESTING = env_bool("TESTING", False)
 # except under the test suite; each is still overridable from the environment.
 PRODUCTION = not DEBUG and not TESTING
 
+EMBEDDED_SECRET_KEY = "embedded-insecure-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set outside the embedded run.")
-    SECRET_KEY = "embedded-insecure-key-do-not-use-in-production"
-# A key copied from an example file, or a short one, signs sessions anybody could forge.
+    SECRET_KEY = EMBEDDED_SECRET_KEY
+# A key copied from an example file or this repository, a short one, or one of too few
+# distinct characters ('a' * 40) signs sessions anybody could forge.
 _SECRET_KEY_PLACEHOLDERS = ("change-me", "change_me", "changeme", "replace", "django-insecure-")
-if PRODUCTION and (
-    len(SECRET_KEY) < 32 or SECRET_KEY.strip().lower().startswith(_SECRET_KEY_PLACEHOLDERS)
-):
-    raise ImproperlyConfigured(
-        "SECRET_KEY is a placeholder or shorter than 32 characters; set it to 50 or more "
-        "random characters, e.g. the output of "
-        "python3 -c 'import secrets; print(secrets.token_urlsafe(64))'."
-    )
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why a key may not sign anything in production (None: it may). The same bar as
+    Django's check --deploy (security.W009: 50+ characters, 5+ distinct), less the
+    length, which stays 32 so keys that started before keep working."""
+    text = key.strip()
+    if text == EMBEDDED_SECRET_KEY or text.lower().startswith(_SECRET_KEY_PLACEHOLDERS):
+        return "is a placeholder or the embedded run's published key"
+    if len(text) < 32:
+        return "is shorter than 32 characters"
+    if len(set(text)) < 5:
+        return "has fewer than 5 distinct characters"
+    return None
+
+
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+if PRODUCTION:
+    for _name, _key in [("SECRET_KEY", SECRET_KEY)] + [
+        (f"SECRET_KEY_FALLBACKS[{i}]", k) for i, k in enumerate(SECRET_KEY_FALLBACKS)
+    ]:
+        if _problem := secret_key_problem(_key):
+            raise ImproperlyConfigured(
+                f"{_name} is a placeholder or shorter than 32 characters, or too plain "
+                f"(it {_problem}); set it to 50 or more random characters, e.g. the output "
+                "of python3 -c 'import secrets; print(secrets.token_urlsafe(64))'."
+            )
 # Production never falls back to the embedded run's SQLite file or in-process tasks.
 if PRODUCTION and not DATABASE_URL:
     raise ImproperlyConfigured(
@@ -67,8 +88,8 @@ if PRODUCTION and not CELERY_BROKER_URL:
         "CELERY_BROKER_URL must be set in production (redis://host:6379/0 or amqp://...); "
         "without a broker, tasks would run inside the web requests."
     )
-# Rotation: the new key in SECRET_KEY, the old one(s) here until sessions have moved on.
-SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+# Rotation: the new key in SECRET_KEY, the old one(s) in SECRET_KEY_FALLBACKS (checked
+# above like SECRET_KEY) until sessions have moved on.
 
 # Django's test client's host only outside production (tests may still set it explicitly).
 ALLOWED_HOSTS = env_list(
@@ -99,6 +120,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "backoffice.middleware.RequestIdMiddleware",
+    "backoffice.middleware.ApiBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +128,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "backoffice.middleware.AdminOddInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its lockout response.
@@ -217,9 +240,11 @@ AXES_LOCKOUT_PARAMETERS = [
 ]
 AXES_RESET_ON_SUCCESS = env_bool("AXES_RESET_ON_SUCCESS", True)
 AXES_HTTP_RESPONSE_CODE = 429
-# Behind N reverse proxies that append to X-Forwarded-For (nginx: 1), the client's address
-# is taken from that header; 0 = REMOTE_ADDR (no proxy).
-TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# Behind N reverse proxies that append to X-Forwarded-For, the client's address is the
+# entry the outermost trusted proxy appended; 0 = REMOTE_ADDR (no proxy). Production
+# defaults to 1: the documented deployment (docs/production.md) is nginx in front, and
+# with 0 every client would share nginx's address, so anyone could lock any account.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "1" if PRODUCTION else "0"))
 AXES_CLIENT_IP_CALLABLE = "backoffice.security.client_ip"
 
 # Sessions on a shared back-office PC: gone when the browser closes, and after
@@ -299,15 +324,33 @@ else:
     CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
 
 # Cache (API throttling counts, anything that must be shared by every process): Redis
-# from CACHE_URL (redis://host:6379/1) in production; per-process memory otherwise.
+# from CACHE_URL (redis://host:6379/1); in production without CACHE_URL, the Redis broker
+# (CELERY_BROKER_URL, keys under CACHE_KEY_PREFIX). Production refuses a per-process cache:
+# each gunicorn worker would count alone (2 workers let 88 of 120 calls through a
+# 30/minute limit). Per-process memory outside production. A cache outage degrades
+# (throttling lets requests through, logged `cache_unavailable`): see backoffice.health.
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 CACHE_URL = os.environ.get("CACHE_URL", "")
-if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+if not CACHE_URL and PRODUCTION and CELERY_BROKER_URL.startswith(_REDIS_SCHEMES):
+    CACHE_URL = CELERY_BROKER_URL
+# Seconds to connect to / wait for Redis: a cache that is down costs a request this much
+# at most, and then is not tried again for CACHE_RETRY_SECONDS (backoffice.health).
+CACHE_TIMEOUT = float(os.environ.get("CACHE_TIMEOUT", "0.25"))
+CACHE_RETRY_SECONDS = float(os.environ.get("CACHE_RETRY_SECONDS", "5"))
+if CACHE_URL.startswith(_REDIS_SCHEMES):
     DEFAULT_CACHE: dict[str, Any] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "backoffice"),
+        "OPTIONS": {"socket_connect_timeout": CACHE_TIMEOUT, "socket_timeout": CACHE_TIMEOUT},
     }
 elif CACHE_URL in ("", "locmem://"):
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "CACHE_URL must be a shared Redis in production (redis://host:6379/1), or "
+            "CELERY_BROKER_URL a Redis to share: with a per-process cache each web "
+            "process counts API throttling alone."
+        )
     DEFAULT_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 else:
     raise ImproperlyConfigured("CACHE_URL must be redis://, rediss://, unix:// or locmem://")
@@ -339,11 +382,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1}
 
-# Payment gateways: name -> dotted path of a PaymentGateway class.
-PAYMENT_GATEWAYS = {
-    "manual": "refunds.gateways.ManualGateway",
-    "sandbox": "refunds.gateways.SandboxGateway",
-}
+# Payment gateways: name -> dotted path of a PaymentGateway class. The sandbox (a fake
+# that "refunds" anything) only outside production, unless SANDBOX_ENABLED=1 (a demo).
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", not PRODUCTION)
+PAYMENT_GATEWAYS = {"manual": "refunds.gateways.ManualGateway"}
+if SANDBOX_ENABLED:
+    PAYMENT_GATEWAYS["sandbox"] = "refunds.gateways.SandboxGateway"
 # The sandbox refuses any refund of exactly this amount (minor units), for demos and tests.
 SANDBOX_FAIL_AMOUNT = int(os.environ.get("SANDBOX_FAIL_AMOUNT", "13"))
 # For every sandbox payment: "" (normal), "fail", "timeout-once" or "unavailable".
@@ -383,7 +427,7 @@ REST_FRAMEWORK = {
         "backoffice.api.renderers.EnvelopeRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["backoffice.api.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["backoffice.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "backoffice.api.pagination.EnvelopePagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -393,9 +437,11 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
 }
 # Requests per key (or staff user); "N/second|minute|hour|day". Counted in the cache.
+# "address": requests with no key or a bad key, per client address (TRUSTED_PROXY_COUNT).
 API_THROTTLE_RATES = {
     "key": os.environ.get("API_THROTTLE_RATE", "600/minute"),
     "bulk": os.environ.get("API_BULK_THROTTLE_RATE", "30/minute"),
+    "address": os.environ.get("API_ADDRESS_THROTTLE_RATE", "120/minute"),
 }
 API_PAGE_SIZE = int(os.environ.get("API_PAGE_SIZE", "50"))
 API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "500"))
@@ -404,6 +450,11 @@ API_KEY_LAST_USED_RESOLUTION = int(os.environ.get("API_KEY_LAST_USED_RESOLUTION"
 # How long a request waits for another one holding the same Idempotency-Key (then 409).
 IDEMPOTENCY_LOCK_TIMEOUT_MS = int(os.environ.get("IDEMPOTENCY_LOCK_TIMEOUT_MS", "10000"))
 BULK_IMPORT_MAX_RECORDS = 1000
+# The largest request body read (bigger: 413 in the envelope on the API). 10 MiB, as the
+# proxy's client_max_body_size: a batch of 1000 records with every text field at its
+# cap fits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE",
+                                                 str(10 * 1024 * 1024)))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Backoffice API",
     "DESCRIPTION": (

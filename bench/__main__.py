@@ -72,6 +72,8 @@ class Bench:
             API_BULK_THROTTLE_RATE="1000000/second",
             EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
             AXES_ENABLED="0",
+            # seed_demo's card payments use the sandbox gateway, off in production.
+            SANDBOX_ENABLED="1",
             PYTHONDONTWRITEBYTECODE="1",
         )
         env.pop("CONN_MAX_AGE", None)

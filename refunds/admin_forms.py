@@ -34,6 +34,10 @@ FEES = [
 NO_ITEMS = "Enter how many units to give back on at least one line."
 
 
+# The largest amount a form accepts, in minor units (the API's bound for money).
+MAX_AMOUNT = 10**13
+
+
 def parse_money(text: str, currency: str) -> int:
     """'12.50' in GBP -> 1250. Raises ValueError for anything that is not an amount."""
     cleaned = text.strip().replace(",", "")
@@ -42,7 +46,10 @@ def parse_money(text: str, currency: str) -> int:
         value = Decimal(cleaned).scaleb(exponent(currency))
     except InvalidOperation:
         raise ValueError(text) from None
-    if value != value.to_integral_value() or value < 0:
+    # 1e5000, Infinity, NaN: not an amount (and no bigint column could hold them).
+    if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:
+        raise ValueError(text)
+    if value != value.to_integral_value():
         raise ValueError(text)
     return int(value)
 

@@ -15,7 +15,7 @@ import re
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from backoffice.errors import DomainError
 from backoffice.money import format_money
 from sales.models import CancelReason, Sale
+from sales.selectors import SALE_ID_PATTERN, sale_resolve_many
 
 from .admin_forms import CancelForm, ImportUploadForm, RefundForm, minor_to_text
 from .models import Refund, RefundLine, RefundPayment, RefundReason, RefundStatus, Source
@@ -292,6 +293,8 @@ def cancel_summary(result) -> str:
 
 
 def credit_note_view(model_admin, request, object_id):
+    if not SALE_ID_PATTERN.fullmatch(str(object_id)):  # ids are plain digits
+        raise Http404(f"No refund with id {object_id!r}.")
     refund = (
         Refund.objects.select_related("sale", "sale__customer", "created_by")
         .prefetch_related(
@@ -365,7 +368,7 @@ def field_in_words(path: str) -> str:
 
 
 def _sale_numbers(records: list) -> dict[str, str]:
-    """The number of each sale the records name (by id, number or external id): one query."""
+    """The number of each sale the records name (by id, number or external id)."""
     idents = set()
     for raw in records:
         if isinstance(raw, dict):
@@ -376,18 +379,13 @@ def _sale_numbers(records: list) -> dict[str, str]:
                 idents.add(str(ident).strip())
     if not idents:
         return {}
-    ints = {int(x) for x in idents if x.isdigit() and len(x) < 19}
-    rows = Sale.objects.filter(
-        Q(pk__in=ints) | Q(number__in=idents) | Q(external_id__in=idents)
-    ).values_list("pk", "number", "external_id")
+    sale_of, _ = sale_resolve_many(idents)  # the rule every door follows
+    number_of = dict(Sale.objects.filter(pk__in=set(sale_of.values()))
+                     .values_list("pk", "number"))
     found: dict[str, str] = {}
-    for _, number, external_id in rows:
-        for key in (number, external_id):
-            if number and key in idents:
-                found.setdefault(key, number)
-    for pk, number, _ in rows:  # an id wins over an external id that looks the same
-        if number and str(pk) in idents:
-            found[str(pk)] = number
+    for ident, sale_id in sale_of.items():
+        if number := number_of.get(sale_id):
+            found[ident] = number
     return found
 
 

@@ -83,7 +83,11 @@ class Refund(models.Model):
     batch_id = models.CharField(max_length=128, blank=True, db_index=True)
     returned_at = models.DateTimeField(null=True, blank=True)
 
-    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # Whose key it is (backoffice.api.idempotency.request_owner): "key:<api key prefix>",
+    # "user:<staff id>", or "" (commands). Keys are unique per owner, as Stripe's are
+    # per account: one integration can't burn another's key.
+    idempotency_owner = models.CharField(max_length=64, blank=True, default="")
     request_hash = models.CharField(max_length=64, blank=True)
     external_id = models.CharField(max_length=128, null=True, blank=True)
     import_source = models.CharField(max_length=64, blank=True)
@@ -147,6 +151,11 @@ class Refund(models.Model):
                 fields=["external_id", "import_source"],
                 condition=Q(external_id__isnull=False),
                 name="refund_external_id_unique_per_source",
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="refund_idempotency_key_unique_per_owner",
             ),
         ]
 
@@ -326,7 +335,9 @@ class IdempotencyKey(models.Model):
     with the same key waits on the row, then replays the stored response.
     """
 
-    key = models.CharField(max_length=255, unique=True)
+    key = models.CharField(max_length=255)
+    # Whose key it is (backoffice.api.idempotency.request_owner): unique per owner.
+    owner = models.CharField(max_length=64, blank=True, default="")
     request_hash = models.CharField(max_length=64)
     response_status = models.IntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
@@ -334,6 +345,12 @@ class IdempotencyKey(models.Model):
         Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"],
+                                    name="idempotencykey_unique_per_owner"),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -7,7 +7,10 @@ constraints, so no code path — and no race — can give back more than was bou
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Concat, LPad
@@ -112,13 +115,35 @@ SALE_NUMBER = Concat(
 )
 
 
+# A sale number's shape (S-000123, any case, any count of ASCII digits): no external id
+# may take it, or the sale a number names would depend on which door asked.
+SALE_NUMBER_SHAPE = re.compile(r"[Ss]-[0-9]+")
+
+
+def external_id_problem(value: str | None) -> str | None:
+    """Why an external id can't be stored (None when it can): one sale per name."""
+    if value and SALE_NUMBER_SHAPE.fullmatch(value.strip()):
+        return (
+            f"{value!r} has the shape of a sale number (S-000123): an external id may not "
+            "look like one, or it could name another sale."
+        )
+    return None
+
+
+def validate_external_id(value: str | None) -> None:
+    if problem := external_id_problem(value):
+        raise ValidationError(problem, code="external_id_like_number")
+
+
 class Sale(models.Model):
     number = models.CharField(max_length=32, unique=True, null=True, editable=False)
     kind = models.CharField(max_length=16, choices=SaleKind.choices, default=SaleKind.RECEIPT)
     channel = models.CharField(
         max_length=16, choices=SaleChannel.choices, default=SaleChannel.MANUAL
     )
-    external_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    external_id = models.CharField(
+        max_length=128, unique=True, null=True, blank=True, validators=[validate_external_id]
+    )
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="sales"
     )

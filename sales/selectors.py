@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from backoffice.errors import SaleNotFoundError
+from backoffice.errors import AmbiguousSaleError, DomainError, SaleNotFoundError
 
 from .models import Customer, Payment, Sale, SaleLine
 
@@ -25,8 +25,6 @@ T = TypeVar("T")
 
 
 SALE_ID_PATTERN = re.compile(r"[0-9]{1,18}")
-
-
 def parse_sale_ident(ident: int | str) -> tuple[str, int | None]:
     """(the ident as text, the id it may be): only plain ASCII digits that fit a bigint are
     an id. A NUL can name no sale (PostgreSQL refuses it in text)."""
@@ -37,7 +35,8 @@ def parse_sale_ident(ident: int | str) -> tuple[str, int | None]:
 
 
 def sale_lookup(ident: int | str) -> Q:
-    """A sale named by its id, its number (S-000123) or the integrator's external id."""
+    """Every sale a name may mean (its id, its number S-000123, or the integrator's
+    external id): for searches. To act on a sale, resolve it with sale_resolve_id."""
     text, pk = parse_sale_ident(ident)
     query = Q(number=text) | Q(external_id=text)
     if pk is not None:
@@ -45,33 +44,71 @@ def sale_lookup(ident: int | str) -> Q:
     return query
 
 
+def sale_pick(text: str, pk: int | None, matches: Iterable[tuple[int, str | None,
+                                                             str | None]]) -> int:
+    """The one rule that turns a name into a sale, given the rows (pk, number, external
+    id) that may match it: exactly one sale, or SaleNotFoundError, or AmbiguousSaleError
+    (409) when the name means two sales (an id and another sale's external id made of
+    the same digits, or a number and an external id stored before the rule)."""
+    if not text:
+        raise SaleNotFoundError("No sale was named.")
+    found = {
+        row_pk for row_pk, number, external_id in matches
+        if row_pk == pk or text in (number, external_id)
+    }
+    if not found:
+        raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
+    if len(found) > 1:
+        raise AmbiguousSaleError(
+            f"{text!r} names more than one sale (ids {', '.join(map(str, sorted(found)))}): "
+            "name the sale by its number (S-000123) instead.",
+            extra={"sale": [f"Ambiguous: sales {', '.join(map(str, sorted(found)))}."]},
+        )
+    return found.pop()
+
+
+def sale_resolve_many(idents: Iterable[int | str]) -> tuple[dict[str, int],
+                                                            dict[str, DomainError]]:
+    """Many names in one query: ({name: sale id}, {name: why it names no one sale}).
+    Names are taken stripped, as parse_sale_ident reads them."""
+    parsed: dict[str, int | None] = {}
+    failed: dict[str, DomainError] = {}
+    for ident in idents:
+        try:
+            text, pk = parse_sale_ident(ident)
+        except SaleNotFoundError as exc:
+            failed[str(ident).strip()] = exc
+            continue
+        parsed[text] = pk
+    names = [t for t in parsed if t]
+    rows = list(
+        Sale.objects.filter(
+            Q(number__in=names) | Q(external_id__in=names)
+            | Q(pk__in={pk for pk in parsed.values() if pk is not None})
+        ).values_list("pk", "number", "external_id")
+    ) if names else []
+    found: dict[str, int] = {}
+    for text, pk in parsed.items():
+        try:
+            found[text] = sale_pick(text, pk, rows)
+        except DomainError as exc:
+            failed[text] = exc
+    return found, failed
+
+
 def sale_resolve_id(ident: int | str) -> int:
+    """The id of the one sale that ident (an id, a number or an external id) names; every
+    door (API, admin, commands, bulk import) resolves a sale through here."""
     text, pk = parse_sale_ident(ident)
     if not text:
         raise SaleNotFoundError("No sale was named.")
-    # An id wins over a number or an external id that happens to look the same.
-    ids = list(Sale.objects.filter(sale_lookup(text)).values_list("pk", "external_id")[:3])
-    if not ids:
-        raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
-    if pk is not None:
-        for found, _ in ids:
-            if found == pk:
-                return found
-    return ids[0][0]
+    rows = Sale.objects.filter(sale_lookup(text)).values_list("pk", "number", "external_id")
+    return sale_pick(text, pk, rows[:3])
 
 
 def with_sale_id(ident: int | str, work: Callable[[int], T]) -> T:
-    """work(sale_id) for the sale that ident names. Digits are tried as an id first, with
-    no lookup query (the integrations' usual case: the service locks the sale by id
-    anyway); only when no sale has that id are they looked up as a number or an external
-    id. An id still wins over an external id that looks the same."""
-    text, pk = parse_sale_ident(ident)
-    if pk is not None:
-        try:
-            return work(pk)
-        except SaleNotFoundError:
-            pass
-    return work(sale_resolve_id(text))
+    """work(sale_id) for the one sale that ident names (sale_resolve_id)."""
+    return work(sale_resolve_id(ident))
 
 
 def sale_get(ident: int | str) -> Sale:
@@ -191,11 +228,12 @@ def _object(pairs: list[tuple[str, str]]) -> str:
     return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in pairs) + ")"
 
 
-def _sale_json_sql() -> str:
+def _sale_json_sql(customer_details: bool) -> str:
     from refunds.models import Refund  # refunds imports sales, never the reverse: lazily
 
     line, pay, ref = SaleLine._meta.db_table, Payment._meta.db_table, Refund._meta.db_table
-    customer = _object([(k, f"c.{k}") for k in ("id", "name", "email", "phone")])
+    customer = _object([(k, f"c.{k}") for k in (
+        ("id", "name", "email", "phone") if customer_details else ("id",))])
     lines = _object([
         ("id", "l.id"), ("product_id", "l.product_id"), ("sku", "l.sku"),
         ("description", "l.description"), ("quantity", "l.quantity"),
@@ -238,15 +276,15 @@ def _sale_json_sql() -> str:
                     f"FROM {ref} r WHERE r.sale_id = s.id)"),
     ])
     return (
-        f"SELECT {sale}::text FROM {Sale._meta.db_table} s "
+        f"SELECT s.id, {sale}::text FROM {Sale._meta.db_table} s "
         f"LEFT JOIN {Customer._meta.db_table} c ON c.id = s.customer_id "
-        # An id wins over a number or an external id that looks the same.
         "WHERE s.id = %(pk)s OR s.number = %(text)s OR s.external_id = %(text)s "
-        "ORDER BY s.id = %(pk)s DESC LIMIT 1"
+        # Two rows: the name means two sales (sale_pick refuses it).
+        "ORDER BY s.id LIMIT 2"
     )
 
 
-_SALE_JSON_SQL: str | None = None
+_SALE_JSON_SQL: dict[bool, str] = {}
 
 
 def sale_json_supported() -> bool:
@@ -254,16 +292,16 @@ def sale_json_supported() -> bool:
     return connection.vendor == "postgresql" and settings.TIME_ZONE == "UTC"
 
 
-def sale_detail_json(ident: int | str) -> str:
+def sale_detail_json(ident: int | str, *, customer_details: bool = False) -> str:
     """The sale named by ident (id, number or external id) as SaleSerializer's JSON, in
-    one query. PostgreSQL only (sale_json_supported())."""
-    global _SALE_JSON_SQL
-    if _SALE_JSON_SQL is None:
-        _SALE_JSON_SQL = _sale_json_sql()
+    one query; the customer's name, email and phone only with customer_details.
+    PostgreSQL only (sale_json_supported())."""
+    if customer_details not in _SALE_JSON_SQL:
+        _SALE_JSON_SQL[customer_details] = _sale_json_sql(customer_details)
     text, pk = parse_sale_ident(ident)
     with connection.cursor() as cursor:
-        cursor.execute(_SALE_JSON_SQL, {"pk": pk, "text": text})
-        row = cursor.fetchone()
-    if row is None:
-        raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
-    return row[0]
+        cursor.execute(_SALE_JSON_SQL[customer_details], {"pk": pk, "text": text})
+        rows = cursor.fetchall()
+    if len(rows) != 1:
+        sale_pick(text, pk, [(sale_id, None, text) for sale_id, _ in rows])  # raises
+    return rows[0][1]

@@ -39,6 +39,7 @@ from .models import (
     SaleKind,
     SaleLine,
     SaleStatus,
+    external_id_problem,
     sale_number,
 )
 from .selectors import sale_lock
@@ -212,6 +213,8 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
         errors["kind"] = [f"Kind must be one of {', '.join(SaleKind.values)}."]
     if data.channel not in SaleChannel.values:
         errors["channel"] = [f"Channel must be one of {', '.join(SaleChannel.values)}."]
+    if problem := external_id_problem(data.external_id):
+        errors["external_id"] = [problem]
     for fee in ("processing_fee", "reseller_fee", "shipping_fee"):
         if getattr(data, fee) < 0:
             errors[fee] = ["Fees cannot be negative."]
@@ -393,6 +396,8 @@ def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
     errors: dict[str, list[str]] = {}
     if data.kind is not None and data.kind not in SaleKind.values:
         errors["kind"] = [f"Kind must be one of {', '.join(SaleKind.values)}."]
+    if problem := external_id_problem(data.external_id):
+        errors["external_id"] = [problem]
     for fee in ("processing_fee", "reseller_fee", "shipping_fee"):
         value = getattr(data, fee)
         if value is not None and value < 0:

@@ -85,3 +85,12 @@ def paid_sale(db):
 @pytest.fixture
 def sale_factory(db):
     return SaleFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Throttle counts live in the cache (per client address too, and the test client is
+    always 127.0.0.1): each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -18,6 +18,8 @@ from rest_framework import authentication, exceptions
 from backoffice.logging import bind_log_context
 from backoffice.models import ApiKey
 
+from .throttling import ClientAddressThrottle
+
 
 def key_from_request(request) -> str | None:
     header = request.META.get("HTTP_X_API_KEY", "").strip()
@@ -122,11 +124,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         try:
             api_key = _key_with_permissions(key)
         except ApiKey.DoesNotExist:
+            ClientAddressThrottle.check(request)  # guessing keys: 429 per address
             raise exceptions.AuthenticationFailed("Authentication invalid") from None
         user = api_key.user
         if hasattr(api_key, "user_perms") and not user.is_superuser:
             user._perm_cache = set(api_key.user_perms)
         if api_key.has_expired or not user.is_active:
+            ClientAddressThrottle.check(request)
             raise exceptions.AuthenticationFailed("Authentication invalid")
         now = timezone.now()
         resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)

@@ -23,6 +23,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 
 from backoffice.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError
 
+from .auth import request_api_key
 from .envelope import Envelope
 
 MAX_KEY_LENGTH = 255
@@ -52,6 +53,16 @@ def request_key(request) -> str | None:
     return key
 
 
+def request_owner(request) -> str:
+    """Whose idempotency keys a request uses: its API key's ("key:<prefix>"), or for a staff
+    session its user's ("user:<id>"). Keys are unique per owner, as Stripe's are per
+    account, so one integration can never replay, block or burn another's key."""
+    api_key = request_api_key(request)
+    if api_key is not None:
+        return f"key:{api_key.prefix}"
+    return f"user:{getattr(request.user, 'pk', None) or ''}"
+
+
 def request_hash(request, *, who: Any = None) -> str:
     blob = json.dumps(
         {"method": request.method, "path": request.path, "who": str(who or ""),
@@ -72,10 +83,10 @@ def _decode(stored) -> Envelope:
 
 
 def run_idempotent(
-    *, model, key: str | None, fingerprint: str, work: Callable[[], Outcome]
+    *, model, key: str | None, owner: str, fingerprint: str, work: Callable[[], Outcome]
 ) -> Outcome:
-    """Run `work` once per key. `model` has key, request_hash, response_status,
-    response_body and refund (refunds.models.IdempotencyKey)."""
+    """Run `work` once per (owner, key). `model` has owner, key, request_hash,
+    response_status, response_body and refund (refunds.models.IdempotencyKey)."""
     if not key:
         return work()
     with transaction.atomic():
@@ -88,9 +99,9 @@ def run_idempotent(
                 )
         try:
             with transaction.atomic():
-                row = model.objects.create(key=key, request_hash=fingerprint)
+                row = model.objects.create(owner=owner, key=key, request_hash=fingerprint)
         except IntegrityError:
-            row = model.objects.filter(key=key).first()
+            row = model.objects.filter(owner=owner, key=key).first()
             if row is None or row.response_status is None:
                 raise IdempotencyKeyInUseError(
                     "A request with this idempotency key is still being processed; retry later."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from .throttling import ClientAddressThrottle
+
 
 class HasRequiredPermissions(BasePermission):
     """Authenticated, and holding the view's `required_permissions[METHOD]` (or ["*"]).
@@ -15,6 +17,9 @@ class HasRequiredPermissions(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
+            # Counted per client address (429 past the rate) before the 401: DRF would
+            # check throttles only after this refusal.
+            ClientAddressThrottle.check(request)
             return False
         getter = getattr(view, "get_required_permissions", None)
         if getter is not None:

@@ -309,7 +309,8 @@ class BulkRecordSerializer(strict.Serializer):
                                      allow_blank=True, allow_null=True,
                                      help_text="Default `requested_by_customer`.")
     restock = YesNoBooleanField(required=False, default=True)
-    note = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    note = serializers.CharField(required=False, allow_blank=True, allow_null=True,
+                                 max_length=1000)
     batch_id = serializers.CharField(required=False, allow_blank=True, allow_null=True,
                                      max_length=128)
     line_items = BulkLineItemSerializer(many=True, help_text="Empty: withdraw the record.")

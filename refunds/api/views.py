@@ -13,7 +13,13 @@ from rest_framework.response import Response
 from backoffice.api import strict
 from backoffice.api.auth import request_api_key
 from backoffice.api.envelope import ok, success
-from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
+from backoffice.api.idempotency import (
+    Outcome,
+    request_hash,
+    request_key,
+    request_owner,
+    run_idempotent,
+)
 from backoffice.errors import NothingToRefundError
 from refunds.models import IdempotencyKey, Refund, Source
 from refunds.services import (
@@ -75,7 +81,9 @@ def idempotent(request, work) -> Response:
     """work(key, fingerprint) -> Outcome, once per Idempotency-Key (or `uuid` field)."""
     key = request_key(request)
     fingerprint = request_hash(request, who=request.user.pk)
-    return respond(run_idempotent(model=IdempotencyKey, key=key, fingerprint=fingerprint,
+    owner = request_owner(request)
+    return respond(run_idempotent(model=IdempotencyKey, key=key, owner=owner,
+                                  fingerprint=fingerprint,
                                   work=lambda: work(key, fingerprint)))
 
 
@@ -85,7 +93,8 @@ def api_refund_create(request, *, sale_id: int, key: str | None, fingerprint: st
     door `api`, its idempotency key."""
     return refund_create(
         sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
-        actor=request.user, source=Source.API, api_key=request_api_key(request),
+        idempotency_owner=request_owner(request), actor=request.user, source=Source.API,
+        api_key=request_api_key(request),
         **service_kwargs,
     )
 
@@ -184,7 +193,8 @@ class SaleFullRefundView(strict.APIView):
         def work(key, fingerprint):
             refund = refund_in_full(request, sale_id=sale_id, key=key, fingerprint=fingerprint,
                                     **ser.service_kwargs())
-            return Outcome(200, success(render_sale(sale_id), "sale refunded"), refund=refund)
+            return Outcome(200, success(render_sale(sale_id, request=request), "sale refunded"),
+                           refund=refund)
 
         return idempotent(request, work)
 
@@ -214,7 +224,7 @@ class SaleCancelView(strict.APIView):
                 request, sale_id=sale_id, reason=d["reason"], note=d["note"],
                 restock=d["restock"], alert_customer=d["alert_customer"],
             )
-            return Outcome(200, success(render_sale(sale_id), "sale cancelled"),
+            return Outcome(200, success(render_sale(sale_id, request=request), "sale cancelled"),
                            refund=result.refund)
 
         return idempotent(request, work)

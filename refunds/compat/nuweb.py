@@ -234,7 +234,8 @@ class NuwebOrderRefundView(NuwebView):
             # Nuweb ignores uuid for cancellations; a cancel is idempotent by nature.
             result = api_sale_cancel(request, sale_id=sale_id, restock=d["restock"],
                                      alert_customer=d["notifyCustomer"])
-            return respond(nuweb_outcome(sale_id, result.refund.total if result.refund else 0))
+            refunded = result.refund.total if result.refund else 0
+            return respond(nuweb_outcome(request, sale_id, refunded))
         splits = None
         if d.get("refundSplits"):
             splits, self.split_origin = split_payments(sale_id, d["refundSplits"])
@@ -248,14 +249,14 @@ class NuwebOrderRefundView(NuwebView):
             refund = api_refund_create(request, sale_id=sale_id, key=key,
                                        fingerprint=fingerprint, items=None, options=options,
                                        splits=splits).refund
-            return nuweb_outcome(sale_id, refund.total, refund)
+            return nuweb_outcome(request, sale_id, refund.total, refund)
 
         return idempotent(request, work)
 
 
-def nuweb_outcome(sale_id: int, refund_value: int, refund=None) -> Outcome:
+def nuweb_outcome(request, sale_id: int, refund_value: int, refund=None) -> Outcome:
     """Nuweb's answer: the currency, what was given back, the order as it now is."""
-    order = render_sale(sale_id)
+    order = render_sale(sale_id, request=request)
     currency = order["currency"]
     return Outcome(200, {
         "currencyId": nuweb_currency_id(currency),

@@ -27,9 +27,9 @@ from backoffice.api.fields import INT_MAX, IdField
 from backoffice.api.idempotency import Outcome
 from backoffice.errors import UNKNOWN_FIELD, NotFoundError
 from refunds.api.urls import both
-from refunds.api.views import idempotent
-from refunds.models import Refund, Source
-from refunds.services import RefundOptions, refund_create
+from refunds.api.views import api_refund_create, idempotent
+from refunds.models import Refund
+from refunds.services import RefundOptions
 from sales.api.views import IDEMPOTENCY_HEADER
 from sales.selectors import with_sale_id
 
@@ -207,12 +207,10 @@ class OrdersApiRefundView(PlainDialectView):
         connection = connection_of(request, connectionId)
         ser = OrdersApiRefundSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        api_key = request_api_key(request)
 
         def work(key, fingerprint):
-            result = with_sale_id(orderId, lambda sale_id: refund_create(
-                sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
-                actor=request.user, source=Source.API, api_key=api_key,
+            result = with_sale_id(orderId, lambda sale_id: api_refund_create(
+                request, sale_id=sale_id, key=key, fingerprint=fingerprint,
                 **ser.service_kwargs(),
             ))
             body = render_refund(result.refund, connection_id=connection, order_id=orderId)

@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -30,7 +30,7 @@ from backoffice.api.fields import ID_MAX, INT_MAX, YES_NO_INVALID, is_id, parse_
 from backoffice.errors import UNKNOWN_FIELD, DomainError, unknown_keys
 from backoffice.errors import UNKNOWN_FIELD_MESSAGE as UNKNOWN_MESSAGE
 from sales.models import Payment, Sale, SaleLine
-from sales.selectors import SALE_ID_PATTERN, LockedSale
+from sales.selectors import LockedSale, sale_resolve_many
 from sales.services import stock_move
 
 from ..models import (
@@ -225,8 +225,8 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
             bad[f"{p}.restock"] = [YES_NO_INVALID]
         note = raw.get("note") or ""
         batch_id = raw.get("batch_id") or ""
-        if not isinstance(note, str):
-            bad[f"{p}.note"] = ["A string."]
+        if not isinstance(note, str) or len(note) > BULK_NOTE_MAX_LENGTH:
+            bad[f"{p}.note"] = [f"A string of at most {BULK_NOTE_MAX_LENGTH} characters."]
         if not isinstance(batch_id, str) or len(str(batch_id)) > 128:
             bad.setdefault(f"{p}.batch_id", ["A string of at most 128 characters."])
         if bad:
@@ -241,23 +241,13 @@ def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
     return parsed, errors
 
 
-def _resolve_sales(parsed: list[BulkRecord]) -> dict[str, int]:
-    idents = {r.sale_ident for r in parsed}
-    if not idents:
-        return {}
-    ints = {int(x) for x in idents if SALE_ID_PATTERN.fullmatch(x)}
-    rows = Sale.objects.filter(
-        Q(pk__in=ints) | Q(external_id__in=idents) | Q(number__in=idents)
-    ).values_list("pk", "external_id", "number")
-    found: dict[str, int] = {}
-    for pk, external_id, number in rows:
-        for key in (external_id, number):
-            if key in idents:
-                found.setdefault(key, pk)
-    for pk, _, _ in rows:  # An id wins over an external id that looks the same.
-        if str(pk) in idents:
-            found[str(pk)] = pk
-    return found
+# A staff note per record: capped so that a batch of 1000 records stays well inside the
+# API's body limit (settings.DATA_UPLOAD_MAX_MEMORY_SIZE).
+BULK_NOTE_MAX_LENGTH = 1000
+
+
+def _resolve_sales(parsed: list[BulkRecord]) -> tuple[dict[str, int], dict[str, DomainError]]:
+    return sale_resolve_many({r.sale_ident for r in parsed})
 
 
 def _lock(sale_ids: set[int]) -> dict[int, LockedSale]:
@@ -328,7 +318,7 @@ def _summary(errors: dict[str, list[str]], records: list) -> list[dict]:
 def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -> BulkResult:
     parsed, errors = _parse(records)
     result = BulkResult(count=len(records) if isinstance(records, list) else 0)
-    sale_of = _resolve_sales(parsed)
+    sale_of, unresolved = _resolve_sales(parsed)
     existing = {
         r.external_id: r
         for r in Refund.objects.filter(
@@ -354,8 +344,10 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
     for record in parsed:
         sale_id = sale_of.get(record.sale_ident)
         if sale_id is None:
+            problem = unresolved.get(record.sale_ident)
             errors[f"[{record.index}].{record.sale_field}"] = [
-                f"No sale with id, number or external id {record.sale_ident!r}."
+                problem.message if problem is not None
+                else f"No sale with id, number or external id {record.sale_ident!r}."
             ]
             continue
         old = existing.get(record.id)

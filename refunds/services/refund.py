@@ -376,6 +376,7 @@ def refund_create(
     splits: Mapping[int, int] | None = None,
     expected_refunded_amount: int | None = None,
     idempotency_key: str | None = None,
+    idempotency_owner: str = "",
     request_hash: str = "",
     actor: Any = None,
     source: str = Source.ADMIN,
@@ -398,7 +399,9 @@ def refund_create(
         with transaction.atomic():
             locked = sale_lock(sale_id)
             if idempotency_key:
-                existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+                existing = Refund.objects.filter(
+                    idempotency_owner=idempotency_owner, idempotency_key=idempotency_key
+                ).first()
                 if existing is not None:
                     if existing.request_hash != fingerprint:
                         raise IdempotencyKeyReusedError(
@@ -411,8 +414,9 @@ def refund_create(
             )
             refund = refund_write(
                 plan, refund_type=plan.options.type, actor=actor, source=source,
-                idempotency_key=idempotency_key, request_hash=fingerprint,
-                external_id=external_id, import_source=import_source, api_key=api_key,
+                idempotency_key=idempotency_key, idempotency_owner=idempotency_owner,
+                request_hash=fingerprint, external_id=external_id,
+                import_source=import_source, api_key=api_key,
             )
     except IntegrityError as exc:
         raise _integrity_error(exc, idempotency_key) from exc
@@ -519,6 +523,7 @@ def refund_row(
     actor: Any,
     source: str,
     idempotency_key: str | None = None,
+    idempotency_owner: str = "",
     request_hash: str = "",
     external_id: str | None = None,
     import_source: str = "",
@@ -554,6 +559,7 @@ def refund_row(
         batch_id=opts.batch_id,
         returned_at=opts.returned_at,
         idempotency_key=idempotency_key or None,
+        idempotency_owner=idempotency_owner if idempotency_key else "",
         request_hash=request_hash,
         external_id=external_id,
         import_source=import_source,
@@ -586,6 +592,7 @@ def refund_write(
     actor: Any,
     source: str,
     idempotency_key: str | None = None,
+    idempotency_owner: str = "",
     request_hash: str = "",
     external_id: str | None = None,
     import_source: str = "",
@@ -600,8 +607,9 @@ def refund_write(
     now = timezone.now()
     refund = refund_row(
         plan, refund_type=refund_type, actor=actor, source=source,
-        idempotency_key=idempotency_key, request_hash=request_hash,
-        external_id=external_id, import_source=import_source, now=now, api_key=api_key,
+        idempotency_key=idempotency_key, idempotency_owner=idempotency_owner,
+        request_hash=request_hash, external_id=external_id, import_source=import_source,
+        now=now, api_key=api_key,
     )
     refund_lines = [
         RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django.db.models import Q
+from rest_framework.exceptions import PermissionDenied
 
 from backoffice.api.filters import IdFilter
 from sales.models import Customer, Product, Sale, SaleChannel, SaleKind, SaleStatus
+
+from .serializers import customer_details_visible
+
+# What a phone number looks like in a search: digits, maybe a leading +, spaces, dashes.
+PHONE_SHAPE = re.compile(r"\+?[0-9][0-9 ().-]{5,}")
 
 
 class SaleFilter(django_filters.FilterSet):
@@ -15,7 +23,8 @@ class SaleFilter(django_filters.FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(
-        method="filter_search", help_text="Number, external id, customer name or email."
+        method="filter_search",
+        help_text="Number, external id; customer name, email or phone with view_customer.",
     )
 
     class Meta:
@@ -26,9 +35,19 @@ class SaleFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
+        by_sale = Q(number__iexact=value) | Q(external_id=value)
+        if not customer_details_visible(self.request):
+            # Without view_customer a sale's customer is an id: no finding sales (and so
+            # customers) by what only /customers/ may show.
+            if "@" in value or PHONE_SHAPE.fullmatch(value):
+                raise PermissionDenied(
+                    "Searching sales by a customer's email or phone needs the "
+                    "view_customer permission."
+                )
+            return queryset.filter(by_sale)
         return queryset.filter(
-            Q(number__iexact=value) | Q(external_id=value)
-            | Q(customer__name__icontains=value) | Q(customer__email__iexact=value)
+            by_sale | Q(customer__name__icontains=value) | Q(customer__email__iexact=value)
+            | Q(customer__phone=value)
         )
 
 

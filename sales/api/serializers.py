@@ -77,11 +77,25 @@ class SaleRefundSummarySerializer(strict.Serializer):
     withdrawn_at = serializers.DateTimeField(allow_null=True)
 
 
+def customer_details_visible(request) -> bool:
+    """A sale document names its customer (name, email, phone) only to a caller who may
+    read customers (`sales.view_customer`, as /customers/ asks); others get the id."""
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.has_perm("sales.view_customer"))
+
+
 class SaleCustomerSerializer(strict.Serializer):
+    """The sale's customer; only `id` without `sales.view_customer`."""
+
     id = serializers.IntegerField()
-    name = serializers.CharField()
-    email = serializers.CharField()
-    phone = serializers.CharField()
+    name = serializers.CharField(required=False)
+    email = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False)
+
+    def to_representation(self, instance):
+        if not self.context.get("customer_details", False):
+            return {"id": instance.pk}
+        return super().to_representation(instance)
 
 
 class SaleListSerializer(strict.Serializer):

@@ -12,8 +12,13 @@ from rest_framework.response import Response
 
 from backoffice.api import strict
 from backoffice.api.envelope import RawJSON, ok, success
-from backoffice.api.idempotency import Outcome, request_hash, request_key, run_idempotent
-from backoffice.errors import SaleNotFoundError
+from backoffice.api.idempotency import (
+    Outcome,
+    request_hash,
+    request_key,
+    request_owner,
+    run_idempotent,
+)
 from sales.models import Customer, Product, Sale
 from sales.selectors import (
     parse_sale_ident,
@@ -21,6 +26,7 @@ from sales.selectors import (
     sale_detail_queryset,
     sale_json_supported,
     sale_lookup,
+    sale_pick,
     sale_resolve_id,
 )
 from sales.services import payment_record, sale_create, sale_update
@@ -34,6 +40,7 @@ from .serializers import (
     SaleListSerializer,
     SaleSerializer,
     SaleUpdateSerializer,
+    customer_details_visible,
 )
 
 SALE_IDENT = OpenApiParameter(
@@ -48,8 +55,8 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def sale_detail(ident: int | str) -> Sale:
-    """One sale with lines, payments and refunds, in four queries (id wins over a
-    number or external id that looks the same)."""
+    """One sale with lines, payments and refunds, in four queries; the name is resolved
+    by sale_pick, the rule every door follows."""
     refund_model = apps.get_model("refunds", "Refund")
     candidates = list(
         sale_detail_queryset()
@@ -57,19 +64,16 @@ def sale_detail(ident: int | str) -> Sale:
         .filter(sale_lookup(ident))[:3]
     )
     text, pk = parse_sale_ident(ident)
-    if pk is not None:
-        for sale in candidates:
-            if sale.pk == pk:
-                return sale
-    if not candidates:
-        raise SaleNotFoundError(f"No sale with id, number or external id {text!r}.")
-    return candidates[0]
+    sale_id = sale_pick(text, pk, [(s.pk, s.number, s.external_id) for s in candidates])
+    return next(s for s in candidates if s.pk == sale_id)
 
 
-def render_sale(ident: int | str) -> dict:
+def render_sale(ident: int | str, *, request) -> dict:
+    """The sale document as `request`'s caller may see it (customer_details_visible)."""
+    details = customer_details_visible(request)
     if sale_json_supported():
-        return json.loads(sale_detail_json(ident))
-    return SaleSerializer(sale_detail(ident)).data
+        return json.loads(sale_detail_json(ident, customer_details=details))
+    return SaleSerializer(sale_detail(ident), context={"customer_details": details}).data
 
 
 class SaleListCreateView(strict.ListAPIView):
@@ -79,6 +83,10 @@ class SaleListCreateView(strict.ListAPIView):
     serializer_class = SaleListSerializer
     filterset_class = SaleFilter
     required_permissions = {"GET": ["sales.view_sale"], "POST": ["sales.add_sale"]}
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(),
+                "customer_details": customer_details_visible(self.request)}
 
     @extend_schema(summary="List sales")
     def get(self, request, *args, **kwargs):
@@ -90,7 +98,7 @@ class SaleListCreateView(strict.ListAPIView):
         ser = SaleCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         sale = sale_create(data=ser.to_input(), actor=request.user)
-        return ok(render_sale(sale.pk), "sale created", 201)
+        return ok(render_sale(sale.pk, request=request), "sale created", 201)
 
 
 class SaleDetailView(strict.APIView):
@@ -101,8 +109,9 @@ class SaleDetailView(strict.APIView):
     def get(self, request, ident):
         if sale_json_supported():
             # The document as PostgreSQL built it, embedded in the envelope unparsed.
-            return ok(RawJSON(sale_detail_json(ident)))
-        return ok(render_sale(ident))
+            return ok(RawJSON(sale_detail_json(
+                ident, customer_details=customer_details_visible(request))))
+        return ok(render_sale(ident, request=request))
 
     @extend_schema(summary="Edit a sale (only while nothing is paid or refunded)",
                    parameters=[SALE_IDENT], request=SaleUpdateSerializer,
@@ -112,7 +121,7 @@ class SaleDetailView(strict.APIView):
         ser.is_valid(raise_exception=True)
         sale = sale_update(sale_id=sale_resolve_id(ident), data=ser.to_input(),
                            actor=request.user)
-        return ok(render_sale(sale.pk), "sale updated")
+        return ok(render_sale(sale.pk, request=request), "sale updated")
 
 
 class SaleBalanceView(strict.APIView):
@@ -129,11 +138,12 @@ class SaleBalanceView(strict.APIView):
 
         def work() -> Outcome:
             payment_record(sale_id=sale_id, actor=request.user, **ser.validated_data)
-            return Outcome(200, success(render_sale(sale_id), "payment recorded"))
+            return Outcome(200, success(render_sale(sale_id, request=request), "payment recorded"))
 
         # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
         outcome = run_idempotent(
             model=apps.get_model("refunds", "IdempotencyKey"), key=request_key(request),
+            owner=request_owner(request),
             fingerprint=request_hash(request, who=request.user.pk), work=work,
         )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None

@@ -83,7 +83,9 @@ def test_key_held_by_a_running_request_is_409(postgres, api_key, settings):
     def hold():
         try:
             with transaction.atomic():
-                IdempotencyKey.objects.create(key="busy-key", request_hash="x")
+                # Held by the same caller: keys are unique per owner (its API key).
+                IdempotencyKey.objects.create(key="busy-key", request_hash="x",
+                                              owner=f"key:{api_key.partition('.')[0]}")
                 holding.set()
                 release.wait(timeout=30)
                 transaction.set_rollback(True)

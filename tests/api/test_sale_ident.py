@@ -31,8 +31,12 @@ def test_an_external_id_made_of_digits_still_finds_its_sale(api):
     assert data["sale_id"] == sale.pk
 
 
-def test_an_id_wins_over_an_external_id_that_looks_the_same(api):
+def test_an_id_and_an_external_id_made_of_the_same_digits_are_ambiguous(api):
     first = SaleFactory(lines=[(2, 500)])
     SaleFactory(lines=[(2, 500)], external_id=str(first.pk))
-    data = assert_ok(api.post(f"/api/v2/sales/{first.pk}/refunds/", {}, format="json"), 201)
+    assert_error(api.post(f"/api/v2/sales/{first.pk}/refunds/", {}, format="json"), 409,
+                 "ambiguous_sale")
+    # Its number still names it, and only it.
+    data = assert_ok(api.post(f"/api/v2/sales/{first.number}/refunds/", {}, format="json"),
+                     201)
     assert data["sale_id"] == first.pk

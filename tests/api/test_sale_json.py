@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from backoffice.errors import AmbiguousSaleError
 from refunds.models import Refund
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from sales.api.serializers import SaleSerializer
@@ -20,8 +21,9 @@ from tests.factories import SaleFactory
 from .conftest import assert_error, assert_ok
 
 
-def _serializer_document(sale_id: int) -> dict:
-    return json.loads(json.dumps(SaleSerializer(sale_detail(sale_id)).data))
+def _serializer_document(sale_id: int, customer_details: bool = True) -> dict:
+    return json.loads(json.dumps(SaleSerializer(
+        sale_detail(sale_id), context={"customer_details": customer_details}).data))
 
 
 def _varied_sales() -> list[Sale]:
@@ -45,24 +47,30 @@ def _varied_sales() -> list[Sale]:
     return [plain, anonymous, quote, cancelled, split]
 
 
-def test_the_postgresql_document_equals_the_serializers(postgres):
+@pytest.mark.parametrize("details", [True, False])
+def test_the_postgresql_document_equals_the_serializers(postgres, details):
     for sale in _varied_sales():
-        built = json.loads(sale_detail_json(sale.pk))
-        assert built == _serializer_document(sale.pk), sale.number
+        built = json.loads(sale_detail_json(sale.pk, customer_details=details))
+        assert built == _serializer_document(sale.pk, details), sale.number
+        if built["customer"] is not None:
+            assert (set(built["customer"]) == {"id", "name", "email", "phone"}) is details
         # The same keys in the same order, nested ones included.
-        assert list(built) == list(_serializer_document(sale.pk))
+        assert list(built) == list(_serializer_document(sale.pk, details))
         for key in ("lines", "payments", "refunds"):
             for ours, theirs in zip(built[key], _serializer_document(sale.pk)[key],
                                     strict=True):
                 assert list(ours) == list(theirs)
 
 
-def test_a_sale_is_found_by_id_number_or_external_id_and_an_id_wins(postgres):
+def test_a_sale_is_found_by_id_number_or_external_id_and_two_sales_are_ambiguous(postgres):
     sale = SaleFactory(lines=[(1, 100)])
-    other = SaleFactory(lines=[(1, 100)], external_id=str(sale.pk))
+    other = SaleFactory(lines=[(1, 100)], external_id="WEB-1")
     assert json.loads(sale_detail_json(sale.pk))["id"] == sale.pk
     assert json.loads(sale_detail_json(sale.number))["id"] == sale.pk
-    assert json.loads(sale_detail_json(f" {other.external_id} "))["id"] == sale.pk
+    assert json.loads(sale_detail_json(" WEB-1 "))["id"] == other.pk
+    Sale.objects.filter(pk=other.pk).update(external_id=str(sale.pk))
+    with pytest.raises(AmbiguousSaleError):
+        sale_detail_json(sale.pk)
     assert json.loads(sale_detail_json(other.number))["id"] == other.pk
 
 

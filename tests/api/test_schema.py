@@ -91,3 +91,29 @@ def test_api_conforms_to_its_schema(case, fuzz_key):
         headers={"Authorization": f"Bearer {fuzz_key}"},
         checks=[not_a_server_error, response_schema_conformance],
     )
+
+
+@pytest.fixture
+def reader_key(db, _wsgi_keeps_the_test_connection):
+    """A caller who may read sales but not customers: its documents name customers by id
+    only, and must still match the schema."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create(username="reader")
+    user.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label__in=["sales", "refunds"], codename__startswith="view_",
+    ).exclude(codename="view_customer"))
+    SaleFactory(external_id="WEB-2", lines=[(2, 700)])
+    return make_key(user)
+
+
+@schema.include(method="GET").parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@pytest.mark.django_db
+def test_reads_without_view_customer_conform_to_the_schema(case, reader_key):
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {reader_key}"},
+        checks=[not_a_server_error, response_schema_conformance],
+    )

@@ -35,6 +35,9 @@ def production_env(**overrides: str) -> dict[str, str]:
             "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backoffice"
         ),
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        # The suite's cache database (production needs a shared cache; without CACHE_URL
+        # it would take the broker's Redis database).
+        CACHE_URL="redis://127.0.0.1:6379/12",
         ALLOWED_HOSTS="shop.example.com",
         CSRF_TRUSTED_ORIGINS="https://shop.example.com",
         PYTHONPATH=str(BASE_DIR),

@@ -54,10 +54,11 @@ def test_check_deploy_passes_under_production_settings():
 
 
 def test_check_deploy_fails_with_a_weak_secret_key():
-    """The check really runs: a key long enough to start with, but of too few distinct
-    characters, is reported (security.W009)."""
+    """The check really runs: a key good enough to start with (32+ characters, 5+
+    distinct), but under Django's 50, is reported (security.W009)."""
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", env=production_env(SECRET_KEY="a" * 40)
+        "check", "--deploy", "--fail-level", "WARNING",
+        env=production_env(SECRET_KEY="abcde" * 8),
     )
     assert result.returncode != 0
     assert "security.W009" in result.stdout + result.stderr
@@ -107,7 +108,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_settings_are_hardened_by_default():
-    s = _settings()
+    s = _settings(CACHE_URL=None)
     assert s["DEBUG"] is False
     assert s["SECURE_SSL_REDIRECT"] is True
     assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
@@ -123,7 +124,9 @@ def test_production_settings_are_hardened_by_default():
     assert s["STATICFILES"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
     assert s["CSP"] is True
     assert s["LOG_FORMAT"] == "json"
-    assert s["CACHE"] == "django.core.cache.backends.locmem.LocMemCache"
+    # The broker's Redis, shared by every process (no CACHE_URL in production_env).
+    assert s["CACHE"] == "django.core.cache.backends.redis.RedisCache"
+    assert s["CACHE_LOCATION"] == "redis://127.0.0.1:6379/0"
     assert s["CELERY_TASK_ALWAYS_EAGER"] is False
     assert s["DB_ENGINE"] == "django.db.backends.postgresql"
     assert s["DB_OPTIONS"] == {

@@ -99,3 +99,24 @@ def test_behind_a_proxy_failures_are_counted_per_client_address(client, staff, s
     )
     attempt = AccessAttempt.objects.get()
     assert attempt.ip_address == "203.0.113.9"  # the one the trusted proxy appended
+
+
+@override_settings(AXES_FAILURE_LIMIT=3, TRUSTED_PROXY_COUNT=1)
+def test_behind_the_proxy_a_spoofed_header_locks_only_the_spoofer(client, staff):
+    """The documented deployment (nginx appends the client's address; production's
+    TRUSTED_PROXY_COUNT is 1): failures from one client, whatever it writes in its own
+    X-Forwarded-For, lock that client out, never the staff member at another address."""
+    for spoof in ("198.51.100.7", "10.0.0.1", "198.51.100.7, 10.0.0.2"):
+        _login_via_proxy(client, "wrong", f"{spoof}, 203.0.113.9")
+    assert _login_via_proxy(client, PASSWORD, "198.51.100.7, 203.0.113.9").status_code == 429
+    response = _login_via_proxy(client, PASSWORD, "198.51.100.7")
+    assert response.status_code == 302
+    assert _logged_in(client)
+
+
+def _login_via_proxy(client, password, forwarded_for):
+    return client.post(
+        reverse("admin:login"),
+        {"username": "clerk", "password": password, "next": reverse("admin:index")},
+        REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded_for,
+    )

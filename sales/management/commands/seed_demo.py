@@ -70,6 +70,12 @@ def explicit_dates():
         field.auto_now_add = True
 
 
+def demo_gateway() -> str:
+    """The demo's card payments go through the sandbox gateway where it is configured
+    (off in production unless SANDBOX_ENABLED=1); elsewhere they are offline."""
+    return "sandbox" if "sandbox" in settings.PAYMENT_GATEWAYS else ""
+
+
 class Command(BaseCommand):
     help = "Load realistic demo data and print the staff logins."
 
@@ -168,10 +174,10 @@ class Command(BaseCommand):
                     if i % 4 == 0 and sale.total > 1000:
                         payment_record(sale_id=sale.pk, amount=1000, method="cash")
                         payment_record(sale_id=sale.pk, amount=sale.total - 1000, method="card",
-                                       gateway="sandbox")
+                                       gateway=demo_gateway())
                     else:
                         payment_record(sale_id=sale.pk, amount=sale.total, method="card",
-                                       gateway="sandbox" if channel != SaleChannel.POS else "")
+                                       gateway=demo_gateway() if channel != SaleChannel.POS else "")
                 sale.refresh_from_db()
                 if sale.amount_paid and i % 6 == 1:
                     line = sale.lines.order_by("pk").first()
@@ -261,7 +267,7 @@ class Command(BaseCommand):
             for pid, sku, name, q, price, net, tax in lines
         )
         Payment.objects.bulk_create(
-            Payment(sale_id=sale.pk, method="card", amount=sale.total, gateway="sandbox")
+            Payment(sale_id=sale.pk, method="card", amount=sale.total, gateway=demo_gateway())
             for sale in sales
         )
         Sale.objects.filter(pk__in=[s.pk for s in sales]).update(number=SALE_NUMBER)
@@ -306,5 +312,5 @@ class Command(BaseCommand):
                     "created_at")
             with raw.copy(f"COPY sales_payment ({cols}) FROM STDIN") as copy:
                 for pid, sid, (s, _) in zip(pay_ids, sale_ids, rows, strict=True):
-                    copy.write_row((pid, sid, "card", s["total"], "sandbox", "", 0,
+                    copy.write_row((pid, sid, "card", s["total"], demo_gateway(), "", 0,
                                     s["created_at"]))

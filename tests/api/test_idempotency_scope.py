@@ -1,0 +1,116 @@
+"""Idempotency keys belong to their caller (an API key; a staff session's user), as
+Stripe's belong to an account: another integration using the same key first neither
+replays nor burns it. Replay and mismatch keep their meaning within one caller."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from refunds.models import IdempotencyKey, Refund
+from refunds.services import refund_create
+from sales.models import Payment
+from tests.factories import SaleFactory, UserFactory
+
+from .conftest import ALL_PERMS, assert_error, assert_ok, grant, key_client, make_key
+
+pytestmark = pytest.mark.django_db
+
+
+def _integration(name: str) -> APIClient:
+    user = UserFactory(username=name, is_staff=False)
+    grant(user, *ALL_PERMS)
+    return key_client(make_key(user, name=name))
+
+
+def _body(sale, qty=1):
+    return {"items": [{"item_id": sale.lines.get().pk, "quantity": qty}]}
+
+
+def test_another_integration_cannot_burn_a_key():
+    mine, theirs = _integration("mine"), _integration("theirs")
+    their_sale, my_sale = SaleFactory(lines=[(3, 1000)]), SaleFactory(lines=[(3, 1000)])
+    url = "/api/v2/sales/{}/refunds/"
+    assert_ok(theirs.post(url.format(their_sale.pk), _body(their_sale), format="json",
+                          HTTP_IDEMPOTENCY_KEY="order-77"), 201)
+    mine_first = mine.post(url.format(my_sale.pk), _body(my_sale, 2), format="json",
+                           HTTP_IDEMPOTENCY_KEY="order-77")
+    data = assert_ok(mine_first, 201)
+    assert data["sale_id"] == my_sale.pk and data["lines"][0]["quantity"] == 2
+    # Within one caller the key still replays, and a different body is still refused.
+    again = mine.post(url.format(my_sale.pk), _body(my_sale, 2), format="json",
+                      HTTP_IDEMPOTENCY_KEY="order-77")
+    assert again.status_code == 201 and again.content == mine_first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert_error(mine.post(url.format(my_sale.pk), _body(my_sale, 1), format="json",
+                           HTTP_IDEMPOTENCY_KEY="order-77"), 422, "idempotency_key_reused")
+    assert Refund.objects.count() == 2
+    assert IdempotencyKey.objects.filter(key="order-77").count() == 2
+    my_sale.refresh_from_db()
+    assert my_sale.refunded_units == 2
+
+
+def test_two_keys_of_one_user_are_two_owners():
+    user = UserFactory(username="shared", is_staff=False)
+    grant(user, *ALL_PERMS)
+    first, second = key_client(make_key(user, name="a")), key_client(make_key(user, name="b"))
+    sale = SaleFactory(lines=[(3, 1000)])
+    url = f"/api/v2/sales/{sale.pk}/refunds/"
+    assert_ok(first.post(url, _body(sale), format="json", HTTP_IDEMPOTENCY_KEY="k"), 201)
+    assert_ok(second.post(url, _body(sale), format="json", HTTP_IDEMPOTENCY_KEY="k"), 201)
+    sale.refresh_from_db()
+    assert sale.refunded_units == 2 == sum(r.units for r in Refund.objects.all())
+
+
+def test_a_payment_key_is_scoped_too():
+    mine, theirs = _integration("mine"), _integration("theirs")
+    sale = SaleFactory(lines=[(1, 1000)], paid=False)
+    url = f"/api/v2/sales/balance/{sale.pk}"
+    assert_ok(theirs.put(url, {"amount": 100, "method": "cash"}, format="json",
+                         HTTP_IDEMPOTENCY_KEY="pay-1"))
+    assert_ok(mine.put(url, {"amount": 200, "method": "cash"}, format="json",
+                       HTTP_IDEMPOTENCY_KEY="pay-1"))
+    assert sorted(Payment.objects.filter(sale=sale).values_list("amount", flat=True)) == [
+        100, 200]
+
+
+def test_staff_sessions_are_scoped_by_user():
+    sale = SaleFactory(lines=[(3, 1000)])
+    url = f"/api/v2/sales/{sale.pk}/refunds/"
+    for name in ("boss", "other-boss"):
+        client = APIClient(enforce_csrf_checks=False)
+        client.force_login(UserFactory(username=name, is_staff=True, is_superuser=True))
+        assert_ok(client.post(url, _body(sale), format="json", HTTP_IDEMPOTENCY_KEY="s-1"),
+                  201)
+    assert Refund.objects.count() == 2
+
+
+def test_the_service_scopes_its_own_replay_by_owner():
+    sale = SaleFactory(lines=[(3, 1000)])
+    line = sale.lines.get()
+    a = refund_create(sale_id=sale.pk, items={line.pk: 1}, idempotency_key="x",
+                      idempotency_owner="key:1")
+    b = refund_create(sale_id=sale.pk, items={line.pk: 1}, idempotency_key="x",
+                      idempotency_owner="key:2")
+    again = refund_create(sale_id=sale.pk, items={line.pk: 1}, idempotency_key="x",
+                          idempotency_owner="key:1")
+    assert a.refund.pk != b.refund.pk and again.replayed and again.refund.pk == a.refund.pk
+
+
+def test_the_migration_gives_earlier_rows_their_caller():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("refunds.migrations.0006_hardening_idempotency_scope")
+    mine = _integration("mine")
+    sale = SaleFactory(lines=[(3, 1000)])
+    assert_ok(mine.post(f"/api/v2/sales/{sale.pk}/refunds/", _body(sale), format="json",
+                        HTTP_IDEMPOTENCY_KEY="old-1"), 201)
+    refund, row = Refund.objects.get(), IdempotencyKey.objects.get()
+    owner = refund.idempotency_owner
+    assert owner.startswith("key:") and row.owner == owner
+    Refund.objects.update(idempotency_owner="")
+    IdempotencyKey.objects.update(owner="")
+    migration.fill_owners(apps, None)
+    assert Refund.objects.get().idempotency_owner == owner == IdempotencyKey.objects.get().owner
