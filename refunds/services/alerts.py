@@ -361,6 +361,7 @@ def alerts_pending(*, older_than: timedelta = timedelta(0), grace: timedelta = R
 class RequeueResult:
     found: int
     queued: int
+    unknown: int = 0  # left `sending` by a dead sender, now `unknown` for staff
 
 
 def alerts_requeue(*, older_than: timedelta = timedelta(0), limit: int = 1000,
@@ -372,7 +373,7 @@ def alerts_requeue(*, older_than: timedelta = timedelta(0), limit: int = 1000,
     another run within that time does not queue them twice. What could not be queued
     (broker down) is released at once for the next run. Alerts left `sending` by a dead
     sender are marked `unknown` first (`alerts_expire_sending`)."""
-    alerts_expire_sending()
+    unknown = alerts_expire_sending()
     with transaction.atomic():
         ids = list(
             alerts_pending(older_than=older_than, grace=grace)
@@ -385,7 +386,7 @@ def alerts_requeue(*, older_than: timedelta = timedelta(0), limit: int = 1000,
     if missed := ids[queued:]:
         CustomerAlert.objects.filter(pk__in=missed, next_attempt_at=hold).update(
             next_attempt_at=None)
-    return RequeueResult(found=len(ids), queued=queued)
+    return RequeueResult(found=len(ids), queued=queued, unknown=unknown)
 
 
 @dataclass

@@ -164,18 +164,20 @@ class Worker:
 
 
 @contextmanager
-def running_worker(base: Path, broker_url: str, **env_extra: str) -> Iterator[Worker]:
+def running_worker(base: Path, broker_url: str, *, queue: str | None = None,
+                   **env_extra: str) -> Iterator[Worker]:
     """A real `celery worker --pool=solo` in a subprocess, on a queue of its own (another
     run of these tests on the same Redis neither takes our messages nor gives us its
-    own) and on this session's test database, with email and SMS written to files under
-    `base`. `env_extra` overrides its environment (another email backend, say)."""
+    own; or `queue`, to take over a dead worker's) and on this session's test database,
+    with email and SMS written to files under `base`. `env_extra` overrides its
+    environment (another email backend, say)."""
     if connection.vendor != "postgresql":
         need("PostgreSQL (set DATABASE_URL=postgres://...)")
     mail_dir, sms_dir = base / "mail", base / "sms"
     mail_dir.mkdir(parents=True)
     sms_dir.mkdir()
-    queue = f"alerts-test-{uuid.uuid4().hex[:12]}"
-    name = f"{queue}@localhost"
+    queue = queue or f"alerts-test-{uuid.uuid4().hex[:12]}"
+    name = f"{queue}-{uuid.uuid4().hex[:6]}@localhost"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
