@@ -18,6 +18,7 @@ Every counter a refund moves is recomputed from the rows of the refunds still st
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Q, Sum
 
@@ -43,7 +44,7 @@ LINE_SUMS = {"refunded_quantity": "quantity", "refunded_amount": "amount",
              "refunded_tax": "tax_amount"}
 
 
-def _compare(what: str, counters: dict[int, dict], ledger: dict[int, dict],
+def _compare(what: str, counters: dict[int, Any], ledger: dict[int, Any],
              pairs: dict[str, str]) -> list[str]:
     problems = []
     for pk, row in counters.items():
