@@ -246,14 +246,16 @@ def delivered_twice(args: argparse.Namespace, sale_ids: list[int]) -> int:
     return sum(1 for n in seen.values() if n > 1)
 
 
-def settled(sale_ids: list[int], wait: float) -> bool:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+def settled(sale_ids: list[int], wait: float) -> float | None:
+    """Seconds until no refund is pending and no alert waits to be sent; None: not in
+    `wait` seconds."""
+    started = time.monotonic()
+    while time.monotonic() < started + wait:
         counts = alert_counts(sale_ids)
         if not pending_refunds(sale_ids) and not counts["pending"] and not counts["sending"]:
-            return True
-        time.sleep(5)
-    return False
+            return time.monotonic() - started
+        time.sleep(2)
+    return None
 
 
 def run(args: argparse.Namespace, name: str, spec: dict, api: Api) -> bool:
@@ -281,7 +283,7 @@ def run(args: argparse.Namespace, name: str, spec: dict, api: Api) -> bool:
     alerts = alert_counts(scenario.sale_ids)
     twice = delivered_twice(args, scenario.sale_ids)
     failed_calls = len(scenario.outcomes) - len(ok_calls)
-    passed = (finished and not problems and not mismatched and not twice
+    passed = (finished is not None and not problems and not mismatched and not twice
               and failed_calls == 0 and not scenario.notes)
     refused = Counter(o.status for o in scenario.outcomes if not 200 <= o.status < 300)
     fields = [
@@ -289,6 +291,7 @@ def run(args: argparse.Namespace, name: str, spec: dict, api: Api) -> bool:
         f"retried={sum(o.tries > 1 for o in scenario.outcomes)}",
         *(f"http_{code}={n}" for code, n in sorted(refused.items())),
         f"replay_mismatch={mismatched}", f"pending={pending_refunds(scenario.sale_ids)}",
+        f"settled_in={'never' if finished is None else f'{finished:.0f}s'}",
         f"books={'ok' if not problems else len(problems)}",
         f"alerts_sent={alerts['sent']}", f"unknown={alerts['unknown']}",
         f"failed={alerts['failed']}", f"cancelled={alerts['cancelled']}",
