@@ -5,11 +5,17 @@
 - `alerts_queue` queues the send task once that transaction commits. A broker that is
   down does not break the refund: the alert stays pending and `alerts_requeue` (Celery
   beat, `manage.py retry_alerts`) queues it again later.
-- `alert_send` locks the row and sends only a pending alert, and only once its refund
-  succeeded (an online refund waits for the gateway). A transient failure is recorded
-  (`attempts`, `last_error`) and raised as `AlertDeliveryError` for the task to retry;
-  a permanent one marks the alert `failed`. Staff see failures in the admin and
-  resend them (`alerts_resend`).
+- `alert_send` sends at most once, in three steps: claim (a committed transaction: the
+  row locked, only a pending alert whose refund succeeded taken, marked `sending`), send
+  (outside any transaction; an email with a stable Message-ID), record the outcome. A
+  send the provider did not accept is recorded (`attempts`, `last_error`, back to
+  `pending`) and raised as `AlertDeliveryError` for the task to retry; a permanent
+  refusal marks the alert `failed`; a send whose outcome is unknown (no answer came
+  back) marks it `unknown`, never repeated blindly: staff resend it (`alerts_resend`) or
+  record it sent (`alerts_mark_sent`). An outcome that could not be written (the
+  database went away) is raised as `AlertOutcomeNotRecordedError` for the task to
+  record later without sending; an alert left `sending` by a dead sender becomes
+  `unknown` after ALERT_SEND_TIMEOUT (`alerts_expire_sending`, run by beat).
 - Retries are scheduled: before the task retries it records when (`alert_retry_at`,
   `next_attempt_at`); sending, failing for good or giving up clears it. Beat re-queues
   only past-due work: an alert with no retry due, or whose retry is overdue by more than
