@@ -62,6 +62,8 @@ OUTCOME_UNKNOWN_ERRORS = (
     TimeoutError, smtplib.SMTPServerDisconnected, ConnectionResetError, SmsOutcomeUnknownError,
 )
 
+UNKNOWN_PREFIX = "Outcome unknown, not sent again: "
+
 # How long a claimed alert may stay `sending` before beat calls its outcome unknown: well
 # above the longest send (EMAIL_TIMEOUT, the SMS backend's timeout).
 ALERT_SEND_TIMEOUT = timedelta(seconds=int(getattr(settings, "ALERT_SEND_TIMEOUT", 300)))
@@ -282,7 +284,7 @@ def _apply(alert: CustomerAlert, outcome: str, error: str) -> None:
         alert.status = AlertStatus.PENDING
     else:
         alert.status = AlertStatus.UNKNOWN
-        alert.last_error = f"Outcome unknown, not sent again: {error}"[:2000]
+        alert.last_error = f"{UNKNOWN_PREFIX}{error}"[:2000]
         log.error("customer alert %s: outcome unknown (%s); needs attention", alert.pk, error,
                   extra={"alert_id": alert.pk, "channel": alert.channel})
     alert.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at"])
@@ -334,9 +336,14 @@ def alerts_expire_sending() -> int:
     sent again but marked `unknown` for staff. Returns how many."""
     with transaction.atomic():
         stale = list(CustomerAlert.objects.select_for_update(skip_locked=True).filter(
-            status=AlertStatus.SENDING, next_attempt_at__lte=timezone.now()))
-        for alert in stale:
-            _apply(alert, Outcome.UNKNOWN, "the sender stopped before recording the outcome")
+            status=AlertStatus.SENDING, next_attempt_at__lte=timezone.now(),
+        ).values_list("pk", flat=True))
+        CustomerAlert.objects.filter(pk__in=stale).update(
+            status=AlertStatus.UNKNOWN, next_attempt_at=None,
+            last_error=UNKNOWN_PREFIX + "the sender stopped before recording the outcome")
+    if stale:
+        log.error("customer alerts %s: outcome unknown (their sender stopped); needs "
+                  "attention", stale, extra={"alert_ids": stale})
     return len(stale)
 
 

@@ -171,3 +171,16 @@ def queued_alerts(monkeypatch):
     sent: list[int] = []
     monkeypatch.setattr(send_customer_alert, "delay", sent.append)
     return sent
+
+
+def test_beat_marks_any_number_of_stale_sends_unknown_in_constant_queries(
+    queued_alerts, django_capture_on_commit_callbacks, django_assert_max_num_queries,
+):
+    ids = [a.pk for _ in range(3) for a in alerts(django_capture_on_commit_callbacks)]
+    CustomerAlert.objects.filter(pk__in=ids).update(
+        status=AlertStatus.SENDING, next_attempt_at=timezone.now() - timedelta(seconds=1))
+    with django_assert_max_num_queries(8):
+        assert alerts_requeue().unknown == 6
+    assert set(CustomerAlert.objects.filter(pk__in=ids).values_list("status", flat=True)) \
+        == {"unknown"}
+    assert queued_alerts == []
