@@ -6,6 +6,7 @@ which the test creates; the backend deletes it when it acts."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import psycopg
@@ -40,3 +41,13 @@ class DroppingSmsBackend(FileBackend):
     def send(self, to: str, body: str) -> None:
         super().send(to, body)
         _drop_database_once("sms")
+
+
+class HangingSmsBackend(FileBackend):
+    """Sends, then says so (FAULT_MARKER_DIR/sms-sent) and hangs, so that the test can
+    kill the worker exactly between the send and the record of its outcome."""
+
+    def send(self, to: str, body: str) -> None:
+        super().send(to, body)
+        (Path(os.environ["FAULT_MARKER_DIR"]) / "sms-sent").touch()
+        time.sleep(120)
