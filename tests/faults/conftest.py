@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from django.db import connection
 
+from refunds.models import Refund
+from refunds.services import RefundOptions, refund_create
 from tests.alerts.conftest import (  # noqa: F401  (fixtures used by the tests here)
+    Worker,
     _database_url,
+    celery_producer,
     celery_worker,
     redis_broker_url,
+    running_worker,
     sms_outbox,
     worker,
 )
@@ -41,3 +47,21 @@ def waiting_for_a_lock() -> int:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock'")
         return cursor.fetchone()[0]
+
+
+@contextmanager
+def worker_with_faults(base: Path, broker_url: str,
+                       **env: str) -> Iterator[tuple[Worker, Path]]:
+    """A worker whose fault backends (tests/faults/backends.py) act on marker files in
+    the directory yielded beside it."""
+    markers = base / "markers"
+    markers.mkdir(parents=True)
+    with running_worker(base / "worker", broker_url, FAULT_MARKER_DIR=str(markers),
+                        **env) as faulty:
+        yield faulty, markers
+
+
+def refund_alerted_through(faulty: Worker, broker_url: str, sale_id: int) -> Refund:
+    """A refund with an email and an SMS alert, its alerts sent by `faulty`."""
+    with celery_producer(broker_url, queue=faulty.queue):
+        return refund_create(sale_id=sale_id, options=RefundOptions(alert_customer=True)).refund

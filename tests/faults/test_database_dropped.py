@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 
 from refunds.models import AlertStatus, CustomerAlert
-from refunds.services import RefundOptions, refund_create
-from tests.alerts.conftest import celery_producer, running_worker, wait_for
+from tests.alerts.conftest import wait_for
 from tests.books import assert_books_balance
 from tests.factories import SaleFactory
+
+from .conftest import refund_alerted_through, worker_with_faults
 
 QUIET = 1.5
 
@@ -19,18 +20,13 @@ QUIET = 1.5
 def test_the_database_dropped_while_an_alert_is_sent_sends_it_once(
     transactional_db, redis_broker_url, tmp_path,
 ):
-    markers = tmp_path / "markers"
-    markers.mkdir()
     sale = SaleFactory(lines=[(2, 1500)])
-    with running_worker(tmp_path / "worker", redis_broker_url,
-                        EMAIL_BACKEND="tests.faults.backends.DroppingEmailBackend",
-                        SMS_BACKEND="tests.faults.backends.DroppingSmsBackend",
-                        FAULT_MARKER_DIR=str(markers)) as worker:
+    dropping = {"EMAIL_BACKEND": "tests.faults.backends.DroppingEmailBackend",
+                "SMS_BACKEND": "tests.faults.backends.DroppingSmsBackend"}
+    with worker_with_faults(tmp_path, redis_broker_url, **dropping) as (worker, markers):
         (markers / "email").touch()
         (markers / "sms").touch()
-        with celery_producer(redis_broker_url, queue=worker.queue):
-            refund = refund_create(sale_id=sale.pk, options=RefundOptions(
-                alert_customer=True)).refund
+        refund = refund_alerted_through(worker, redis_broker_url, sale.pk)
         alerts = CustomerAlert.objects.filter(refund=refund)
         wait_for(lambda: alerts.count() == 2
                  and not alerts.exclude(status=AlertStatus.SENT).exists(), timeout=60,

@@ -10,11 +10,12 @@ import time
 from django.core.management import call_command
 
 from refunds.models import CustomerAlert
-from refunds.services import RefundOptions, refund_create
 from refunds.services.alerts import alerts_mark_sent
-from tests.alerts.conftest import celery_producer, running_worker, wait_for
+from tests.alerts.conftest import wait_for
 from tests.books import assert_books_balance
 from tests.factories import SaleFactory
+
+from .conftest import refund_alerted_through, worker_with_faults
 
 QUIET = 1.5
 
@@ -22,15 +23,11 @@ QUIET = 1.5
 def test_an_sms_whose_sender_died_is_not_sent_again_but_goes_to_staff(
     worker, redis_broker_url, tmp_path,
 ):
-    markers = tmp_path / "markers"
-    markers.mkdir()
     sale = SaleFactory(lines=[(1, 2500)])
-    with running_worker(tmp_path / "victim", redis_broker_url,
-                        SMS_BACKEND="tests.faults.backends.HangingSmsBackend",
-                        FAULT_MARKER_DIR=str(markers), ALERT_SEND_TIMEOUT="1") as victim:
-        with celery_producer(redis_broker_url, queue=victim.queue):
-            refund = refund_create(sale_id=sale.pk, options=RefundOptions(
-                alert_customer=True)).refund
+    hanging = {"SMS_BACKEND": "tests.faults.backends.HangingSmsBackend",
+               "ALERT_SEND_TIMEOUT": "1"}
+    with worker_with_faults(tmp_path, redis_broker_url, **hanging) as (victim, markers):
+        refund = refund_alerted_through(victim, redis_broker_url, sale.pk)
         wait_for(lambda: (markers / "sms-sent").exists(),
                  what=f"the SMS to go out\n{victim.output()[-3000:]}")
         victim.process.kill()
