@@ -5,8 +5,10 @@ Worker:  celery -A backoffice worker -l info
 Beat:    celery -A backoffice beat -l info   (or a worker with -B on a single machine)
 
 Beat re-queues what a broker outage or a dead worker left pending: customer alerts
-(every ALERTS_REQUEUE_INTERVAL seconds) and online refunds still waiting for their
-gateway (every REFUNDS_RESETTLE_INTERVAL seconds). Both are safe to repeat.
+(every ALERTS_REQUEUE_INTERVAL seconds; alerts left "sending" by a dead sender become
+"unknown" for staff, never resent) and online refunds that are not final, answered but
+never finalised included (every REFUNDS_RESETTLE_INTERVAL seconds). Both are safe to
+repeat. Redelivery of a dead worker's tasks: the Celery block of settings.
 """
 
 import os

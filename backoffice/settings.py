@@ -376,11 +376,35 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL and (EMBEDDED or TESTING or DEB
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = None
+# A task is acknowledged when it ends, so one held by a worker that dies (kill -9, OOM)
+# is delivered again: by RabbitMQ as soon as the worker's connection drops; by Redis once
+# the visibility timeout has passed. That timeout must exceed the longest a task may be
+# held unacknowledged: its retry countdown (refunds.tasks.RETRY_MAX_COUNTDOWN, 120 s; an
+# ETA task is held by the worker until it is due) plus its run time (the hard time limit,
+# 120 s); 300 s leaves a margin, and a task of a dead worker runs again within ~5 minutes
+# (plus the 10 s sweep below) instead of Redis's default hour. A redelivered task is
+# harmless: settling and sending claim their rows first (refunds/services/settle.py,
+# alerts.py). docs/production.md, "Faults".
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1}
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "120"))
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
+TASK_VISIBILITY_TIMEOUT = int(os.environ.get("TASK_VISIBILITY_TIMEOUT", "300"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+    # Redis: a worker looks for overdue unacknowledged tasks every 10 s (kombu's default
+    # scans only every 10th time, ~100 s), so redelivery comes within the timeout + 10 s.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
+# An alert claimed this long ago and still "sending" has an unknown outcome (its sender
+# died): beat marks it so, for staff, instead of sending it again. Above EMAIL_TIMEOUT
+# and the SMS backend's timeout.
+ALERT_SEND_TIMEOUT = int(os.environ.get("ALERT_SEND_TIMEOUT", "300"))
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 
 # Payment gateways: name -> dotted path of a PaymentGateway class. The sandbox (a fake
 # that "refunds" anything) only outside production, unless SANDBOX_ENABLED=1 (a demo).

@@ -10,14 +10,19 @@ settings.SMS_BACKEND names a class with `send(to, body)`:
   TWILIO_AUTH_TOKEN, SMS_FROM), with the standard library only.
 
 A backend raises `SmsRejectedError` when the provider refused the message for good
-(bad number) and any other exception for a transient failure (worth a retry).
+(bad number), `SmsOutcomeUnknownError` when the message may have gone out but no answer
+came back (a timeout or a connection lost after the request was sent: never retried
+blindly), and any other exception for a failure the provider answered, or a connection
+that never reached it: the message was not accepted, a retry is safe.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
+import socket
 import sys
 import threading
 import urllib.error
@@ -34,6 +39,10 @@ SMS_MAX_LENGTH = 160
 
 class SmsRejectedError(Exception):
     """The provider refused the message for good: retrying will not help."""
+
+
+class SmsOutcomeUnknownError(Exception):
+    """The request went out but no answer came back: the SMS may have been sent."""
 
 
 @dataclass
@@ -81,10 +90,16 @@ class TwilioBackend:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout):  # noqa: S310
                 return
-        except urllib.error.HTTPError as exc:
+        except urllib.error.HTTPError as exc:  # Twilio answered: the outcome is known.
             if 400 <= exc.code < 500 and exc.code != 429:
                 raise SmsRejectedError(f"Twilio refused the SMS ({exc.code})") from exc
             raise
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (ConnectionRefusedError, socket.gaierror)):
+                raise  # never reached Twilio: not sent
+            raise SmsOutcomeUnknownError(f"no answer from Twilio: {exc.reason}") from exc
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            raise SmsOutcomeUnknownError(f"no answer from Twilio: {exc}") from exc
 
 
 def get_backend():

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -46,7 +45,6 @@ from .admin_views import (
     refusable,
 )
 from .models import (
-    AllocationStatus,
     CustomerAlert,
     IdempotencyKey,
     Refund,
@@ -54,10 +52,9 @@ from .models import (
     RefundLine,
     RefundPayment,
     RefundReason,
-    RefundStatus,
 )
 from .services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
-from .services.settle import refund_settle_offline
+from .services.settle import refund_needs_attention_q, refund_settle_offline
 
 # A list action's confirmation page previews every sale: keep a selection human-sized.
 ACTION_LIMIT = 200
@@ -526,10 +523,8 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The page's title and breadcrumb are str(refund): "Refund #13 of S-000008".
-        refused = RefundPayment.objects.filter(refund=OuterRef("pk"),
-                                               status=AllocationStatus.FAILED)
         return (super().get_queryset(request).select_related("sale", "created_by", "api_key")
-                .annotate(needs_attention=Exists(refused) & Q(status=RefundStatus.PENDING)))
+                .annotate(needs_attention=refund_needs_attention_q()))
 
     def has_refund_permission(self, request):
         return request.user.has_perm(REFUND_PERMISSION)

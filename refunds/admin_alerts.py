@@ -17,7 +17,7 @@ from sales.models import Sale
 from sales.selectors import sale_lookup
 
 from .models import AlertStatus, CustomerAlert
-from .services.alerts import alerts_resend
+from .services.alerts import alerts_mark_sent, alerts_resend
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -25,12 +25,13 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
     parameter_name = "attention"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Failed, or pending with errors")]
+        return [("yes", "Failed, outcome unknown, or pending with errors")]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
             return queryset.filter(
-                Q(status=AlertStatus.FAILED) | (Q(status=AlertStatus.PENDING) & ~Q(last_error=""))
+                Q(status__in=[AlertStatus.FAILED, AlertStatus.UNKNOWN])
+                | (Q(status=AlertStatus.PENDING) & ~Q(last_error=""))
             )
         return queryset
 
@@ -38,6 +39,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 _STATUS_COLOURS = {
     AlertStatus.PENDING: "#b36b00", AlertStatus.SENT: "#2e7d32",
     AlertStatus.FAILED: "#c62828", AlertStatus.CANCELLED: "#777",
+    AlertStatus.SENDING: "#b36b00", AlertStatus.UNKNOWN: "#c62828",
 }
 
 
@@ -58,7 +60,7 @@ class CustomerAlertAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     change_list_template = "admin/refunds/customeralert/change_list.html"  # light hierarchy
     readonly_fields = [f.name for f in CustomerAlert._meta.fields]
-    actions = ["resend"]
+    actions = ["resend", "mark_sent"]
 
     def has_add_permission(self, request):
         return False
@@ -115,3 +117,13 @@ class CustomerAlertAdmin(admin.ModelAdmin):
                 f"(#{', #'.join(map(str, result.skipped))}).",
                 messages.WARNING,
             )
+
+    @admin.action(description="Record selected alerts (outcome unknown) as sent",
+                  permissions=["change"])
+    def mark_sent(self, request, queryset):
+        """An alert whose outcome was unknown, found in the provider's log (its email by
+        its Message-ID): record it sent, so it is never sent again."""
+        marked = alerts_mark_sent(alert_ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request, f"{len(marked)} alert(s) recorded as sent; only alerts whose outcome "
+            "was unknown are changed.", messages.SUCCESS if marked else messages.WARNING)

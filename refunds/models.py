@@ -257,6 +257,11 @@ class AlertStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     # The refund it announced failed at the gateway: never to be sent.
     CANCELLED = "cancelled", "Cancelled"
+    # Claimed by a sender (committed before the message goes out); the outcome follows.
+    SENDING = "sending", "Sending"
+    # The send started but its outcome was never known (the sender died, or the provider
+    # never answered): not repeated blindly; staff check and resend or mark it sent.
+    UNKNOWN = "unknown", "Outcome unknown"
 
 
 class CustomerAlert(models.Model):

@@ -3,8 +3,11 @@
 - `settle_refund`: ask the gateway for a refund's online allocations (outside any
   transaction), then settle it. A timeout or outage (GatewayUnavailableError) is retried
   with exponential backoff, always with the same idempotency key.
-- `send_customer_alert`: send one alert at most once; transient failures are retried
-  with backoff, then the alert is marked failed for staff to resend.
+- `send_customer_alert`: send one alert at most once (claimed in a committed step, then
+  sent, then the outcome recorded); a send the provider did not accept is retried with
+  backoff, then the alert is marked failed for staff to resend; a send whose outcome
+  could not be recorded (the database went away) is retried as "record only", never
+  as a second send.
 - `send_customer_alerts`: a refund's alerts, first attempt, in one message; a failure
   goes on to send_customer_alert's retries.
 - `requeue_pending_alerts`, `resettle_pending_refunds`: run by beat, they queue again
@@ -30,7 +33,9 @@ from .gateways import GatewayUnavailableError
 from .models import AlertStatus
 from .services.alerts import (
     AlertDeliveryError,
+    AlertOutcomeNotRecordedError,
     alert_give_up,
+    alert_record,
     alert_retry_at,
     alert_send,
     alerts_requeue,
@@ -40,10 +45,13 @@ from .services.settle import refund_retry_at, refund_settle, refunds_resettle
 log = logging.getLogger(__name__)
 
 ALERT_MAX_RETRIES = 6  # ~1+2+4+8+16+32 s of backoff, then failed (staff resend)
-SETTLE_MAX_RETRIES = 10  # then left pending: beat asks the gateway again later
+SETTLE_MAX_RETRIES = 10  # ~10 minutes of backoff, then left pending: beat takes over
+# No retry waits longer: a task waiting for its countdown is held unacknowledged by its
+# worker, and must not outlast the broker's visibility timeout (settings, Celery block).
+RETRY_MAX_COUNTDOWN = 120
 
 
-def _backoff(retries: int, *, factor: int = 1, maximum: int = 600) -> int:
+def _backoff(retries: int, *, factor: int = 1, maximum: int = RETRY_MAX_COUNTDOWN - 1) -> int:
     return get_exponential_backoff_interval(factor=factor, retries=retries, maximum=maximum,
                                             full_jitter=True) + 1
 
@@ -69,15 +77,21 @@ def settle_refund(self, refund_id: int) -> str:
         if self.request.retries >= self.max_retries:
             _record(refund_retry_at, refund_id=refund_id, when=None)  # beat takes over
             raise
-        countdown = _backoff(self.request.retries, factor=2, maximum=600)
+        countdown = _backoff(self.request.retries, factor=2)
         _record(refund_retry_at, refund_id=refund_id, when=_due(countdown))
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @shared_task(bind=True, max_retries=ALERT_MAX_RETRIES, acks_late=True)
-def send_customer_alert(self, alert_id: int) -> str | None:
+def send_customer_alert(self, alert_id: int, outcome: str | None = None,
+                        error: str = "") -> str | None:
+    """Send the alert; or, given the `outcome` of a send whose record was lost, only
+    record it (never send again)."""
     try:
-        alert = alert_send(alert_id=alert_id)
+        if outcome is None:
+            alert = alert_send(alert_id=alert_id)
+        else:
+            alert = alert_record(alert_id=alert_id, outcome=outcome, error=error)
     except AlertDeliveryError as exc:
         if self.request.retries >= self.max_retries:
             alert_give_up(alert_id=alert_id)
@@ -85,6 +99,9 @@ def send_customer_alert(self, alert_id: int) -> str | None:
         countdown = _backoff(self.request.retries)
         _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
         raise self.retry(exc=exc, countdown=countdown) from exc
+    except AlertOutcomeNotRecordedError as exc:  # Sent (or not): record it, never resend.
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries),
+                         kwargs={"outcome": exc.outcome, "error": exc.error}) from exc
     except (OperationalError, InterfaceError) as exc:  # The database went away.
         countdown = _backoff(self.request.retries)
         _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
@@ -96,11 +113,18 @@ def send_customer_alert(self, alert_id: int) -> str | None:
 def send_customer_alerts(alert_ids: list[int]) -> list[str | None]:
     """A refund's alerts (email and SMS) in one task, so a refund publishes one message,
     not one per channel. This is each alert's first attempt; one that fails goes on to
-    its own retry chain (send_customer_alert, counting from its second attempt)."""
+    its own retry chain (send_customer_alert, counting from its second attempt), and one
+    whose outcome could not be recorded to a task that only records it."""
     outcome: list[str | None] = []
     for alert_id in alert_ids:
         try:
             alert = alert_send(alert_id=alert_id)
+        except AlertOutcomeNotRecordedError as exc:
+            send_customer_alert.apply_async(
+                (alert_id,), {"outcome": exc.outcome, "error": exc.error},
+                countdown=_backoff(0), retries=1)
+            outcome.append(AlertStatus.SENDING)
+            continue
         except (AlertDeliveryError, OperationalError, InterfaceError):
             countdown = _backoff(0)
             _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))

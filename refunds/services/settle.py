@@ -7,18 +7,21 @@ rolled back in one compensating transaction: quantities, amounts, fees, restocke
 and store balance go back to what they were, and its alerts are withdrawn.
 
 A refund split over several online payments may be refused on one after another already
-gave money back. Money that moved can't be taken back, and the customer is owed the rest,
-so nothing is rolled back: the refund stays pending and *needs attention* (its counters
-still hold what it gives back, so nobody can refund those units or that money twice), and
-the customer is told nothing yet. Staff give the refused part back another way and record
-it with `refund_settle_offline`; then the refund succeeds and the customer is alerted.
+gave money back (and only then: `refund_needs_attention_q`). Money that moved can't be
+taken back, and the customer is owed the rest, so nothing is rolled back: the refund
+stays pending and *needs attention* (its counters still hold what it gives back, so
+nobody can refund those units or that money twice), and the customer is told nothing yet.
+Staff give the refused part back another way and record it with `refund_settle_offline`;
+then the refund succeeds and the customer is alerted.
 
 Retries are scheduled: before the settle task retries it records when on the refund's
 still-pending online allocations (`refund_retry_at`, `next_attempt_at`); an answer from
-the gateway clears it. Beat (`refunds_resettle`) queues only refunds with no retry
-coming (no pending allocation has one due, or only one overdue by more than RETRY_GRACE),
-so it never starts a second settlement beside the task's own retries; and it claims what
-it queues.
+the gateway clears it. Beat (`refunds_resettle`) queues every pending refund that is not
+final and has no retry coming (no online allocation has one due, or only one overdue by
+more than RETRY_GRACE): those still waiting for the gateway, and those whose answers
+were all saved but whose finalisation was lost with its worker. It never starts a second
+settlement beside the task's own retries, and it claims what it queues. The states and
+their transitions are in docs/settlement.md.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from backoffice.errors import DomainError
@@ -71,6 +74,12 @@ def refund_settle(*, refund_id: int) -> Refund:
     Raises GatewayUnavailableError (transient) for the caller to retry later; the
     allocations already answered keep their answer.
     """
+    answers = set(RefundPayment.objects.filter(refund_id=refund_id, online=True)
+                  .exclude(status=AllocationStatus.PENDING).values_list("status", flat=True))
+    if AllocationStatus.FAILED in answers and AllocationStatus.SUCCEEDED not in answers:
+        # A refusal came first (a run that died before finalising): as that run would
+        # have, ask no further payment; the refund fails whole.
+        return refund_finalise(refund_id=refund_id)
     allocation_ids = list(
         RefundPayment.objects.filter(
             refund_id=refund_id, online=True, status=AllocationStatus.PENDING
@@ -119,42 +128,54 @@ def refund_retry_at(*, refund_id: int, when: datetime | None) -> int:
     ).update(next_attempt_at=when)
 
 
-def refunds_pending_online(*, older_than: timedelta = timedelta(0),
-                           grace: timedelta = RETRY_GRACE):
-    """Refunds still waiting for a gateway's answer, with no retry of their own coming:
-    none of their pending allocations has a retry due later than `grace` ago."""
-    now = timezone.now()
-    waiting = RefundPayment.objects.filter(
-        refund=OuterRef("pk"), online=True, status=AllocationStatus.PENDING
+def refund_needs_attention_q() -> Q:
+    """A pending refund of which some money really went back (an online allocation
+    succeeded), another part was refused, and nothing is still waiting for the gateway."""
+    online = RefundPayment.objects.filter(refund=OuterRef("pk"), online=True)
+    return Q(
+        Exists(online.filter(status=AllocationStatus.SUCCEEDED)),
+        Exists(online.filter(status=AllocationStatus.FAILED)),
+        ~Exists(online.filter(status=AllocationStatus.PENDING)),
+        status=RefundStatus.PENDING,
     )
-    scheduled = waiting.filter(next_attempt_at__gt=now - grace)
+
+
+def refunds_unsettled(*, older_than: timedelta = timedelta(0),
+                      grace: timedelta = RETRY_GRACE):
+    """Pending online refunds that are not final and have no retry of their own coming:
+    still waiting for the gateway, or answered but never finalised (their worker died
+    between the answer and the finalisation). Not those that need attention (final
+    until staff act) and not those with an online allocation whose retry is due later
+    than `grace` ago."""
+    now = timezone.now()
+    online = RefundPayment.objects.filter(refund=OuterRef("pk"), online=True)
+    scheduled = online.filter(next_attempt_at__gt=now - grace)
     return Refund.objects.filter(
-        Exists(waiting), ~Exists(scheduled), status=RefundStatus.PENDING,
-        created_at__lte=now - older_than,
+        Exists(online), ~Exists(scheduled), ~refund_needs_attention_q(),
+        status=RefundStatus.PENDING, created_at__lte=now - older_than,
     ).order_by("created_at", "pk")
 
 
 def refunds_resettle(*, older_than: timedelta = timedelta(0), limit: int = 500,
                      grace: timedelta = RETRY_GRACE) -> int:
-    """Queue the settle task again for online refunds left pending (broker was down at
-    refund time, retries ran out during a gateway outage, a worker died with the retry).
-    Only past-due ones (`refunds_pending_online`), claimed first: a refund row locked by
-    a settlement in progress is skipped, the others' pending allocations get
-    `next_attempt_at` = now + `grace`, so another run within that time does not queue
-    them twice. Safe to repeat: the gateway is asked with the same idempotency key.
-    Returns how many were queued."""
+    """Queue the settle task again for online refunds left unsettled (broker was down at
+    refund time, retries ran out during a gateway outage, a worker died with the retry or
+    between the gateway's answer and the finalisation). Only past-due ones
+    (`refunds_unsettled`), claimed first: a refund row locked by a settlement in progress
+    is skipped, the others' online allocations get `next_attempt_at` = now + `grace`, so
+    another run within that time does not queue them twice. Safe to repeat: the gateway
+    is asked with the same idempotency key. Returns how many were queued."""
     from ..tasks import settle_refund
 
     with transaction.atomic():
         ids = list(
-            refunds_pending_online(older_than=older_than, grace=grace)
+            refunds_unsettled(older_than=older_than, grace=grace)
             .select_for_update(skip_locked=True, of=("self",))
             .values_list("pk", flat=True)[:limit]
         )
         hold = timezone.now() + grace
-        RefundPayment.objects.filter(
-            refund_id__in=ids, online=True, status=AllocationStatus.PENDING
-        ).update(next_attempt_at=hold)
+        RefundPayment.objects.filter(refund_id__in=ids, online=True).update(
+            next_attempt_at=hold)
     queued = enqueue_each(settle_refund, ids, what="settlement of refund")
     if missed := ids[queued:]:  # The broker is down: the next run tries them again.
         RefundPayment.objects.filter(refund_id__in=missed, next_attempt_at=hold).update(
@@ -181,6 +202,7 @@ def refund_finalise(*, refund_id: int) -> Refund:
             RefundPayment.objects.filter(
                 refund=refund, status=AllocationStatus.PENDING
             ).update(status=AllocationStatus.SUCCEEDED, settled_at=now, next_attempt_at=None)
+            refund.allocations.exclude(next_attempt_at=None).update(next_attempt_at=None)
             refund.status = RefundStatus.SUCCEEDED
             refund.settled_at = now
             refund.save(update_fields=["status", "settled_at"])
@@ -216,8 +238,7 @@ def _needs_attention(refund: Refund, sale: Sale, allocations: list[RefundPayment
 
 def refunds_needing_attention():
     """Pending refunds of which one payment went back and another was refused."""
-    refused = RefundPayment.objects.filter(refund=OuterRef("pk"), status=AllocationStatus.FAILED)
-    return Refund.objects.filter(Exists(refused), status=RefundStatus.PENDING)
+    return Refund.objects.filter(refund_needs_attention_q())
 
 
 def refund_settle_offline(*, refund_id: int, actor=None, note: str = "") -> Refund:
@@ -227,7 +248,7 @@ def refund_settle_offline(*, refund_id: int, actor=None, note: str = "") -> Refu
         locked = sale_lock(Refund.objects.values_list("sale_id", flat=True).get(pk=refund_id))
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         refused = list(refund.allocations.filter(status=AllocationStatus.FAILED))
-        if refund.status != RefundStatus.PENDING or not refused:
+        if not Refund.objects.filter(refund_needs_attention_q(), pk=refund.pk).exists():
             raise DomainError(
                 f"Refund #{refund.pk} of sale {locked.sale.number} has no refused part "
                 "waiting to be given back.", code="refund_not_awaiting_action",

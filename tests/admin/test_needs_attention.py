@@ -57,3 +57,34 @@ def test_staff_see_it_confirm_and_it_succeeds(
 def test_staff_without_the_refund_permission_have_no_such_action(viewer_client):
     response = viewer_client.get(reverse("admin:refunds_refund_changelist"))
     assert "settle_refused_part_offline" not in response.content.decode()
+
+
+def test_a_declined_refund_whose_finalisation_was_lost_is_not_needs_attention(
+    clerk_client, django_capture_on_commit_callbacks,
+):
+    sale = SaleFactory(lines=[(1, 1000)], gateway="sandbox")
+    with django_capture_on_commit_callbacks(execute=False):
+        refund = refund_create(sale_id=sale.pk).refund
+    refund.allocations.update(status="failed")  # answered, its worker died before finalising
+    listing = clerk_client.get(reverse("admin:refunds_refund_changelist") + "?attention=yes")
+    assert listing.status_code == 200 and sale.number not in listing.content.decode()
+
+
+def test_staff_find_an_alert_of_unknown_outcome_and_record_it_sent(
+    admin_client, django_capture_on_commit_callbacks,
+):
+    from refunds.models import CustomerAlert
+
+    with django_capture_on_commit_callbacks(execute=False):
+        refund = refund_create(sale_id=SaleFactory().pk,
+                               options=RefundOptions(alert_customer=True)).refund
+    alert = CustomerAlert.objects.filter(refund=refund).first()
+    CustomerAlert.objects.filter(pk=alert.pk).update(
+        status="unknown", last_error="Outcome unknown, not sent again: timed out")
+    url = reverse("admin:refunds_customeralert_changelist")
+    listing = admin_client.get(url + "?attention=yes").content.decode()
+    assert "Outcome unknown" in listing and "mark_sent" in listing
+
+    admin_client.post(url, {"action": "mark_sent", "_selected_action": [alert.pk]})
+    alert.refresh_from_db()
+    assert alert.status == "sent" and alert.sent_at is not None

@@ -163,25 +163,28 @@ class Worker:
             raise AssertionError(f"the worker died:\n{self.output()[-4000:]}")
 
 
-@pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path_factory):
+@contextmanager
+def running_worker(base: Path, broker_url: str, *, queue: str | None = None,
+                   **env_extra: str) -> Iterator[Worker]:
+    """A real `celery worker --pool=solo` in a subprocess, on a queue of its own (another
+    run of these tests on the same Redis neither takes our messages nor gives us its
+    own; or `queue`, to take over a dead worker's) and on this session's test database,
+    with email and SMS written to files under `base`. `env_extra` overrides its
+    environment (another email backend, say)."""
     if connection.vendor != "postgresql":
         need("PostgreSQL (set DATABASE_URL=postgres://...)")
-    base = tmp_path_factory.mktemp("celery_worker")
     mail_dir, sms_dir = base / "mail", base / "sms"
-    mail_dir.mkdir()
+    mail_dir.mkdir(parents=True)
     sms_dir.mkdir()
-    # A queue of this session's own: another run of these tests on the same Redis (a
-    # colleague's, CI's) neither takes our messages nor gives us its own.
-    queue = f"alerts-test-{uuid.uuid4().hex[:12]}"
-    name = f"{queue}@localhost"
+    queue = queue or f"alerts-test-{uuid.uuid4().hex[:12]}"
+    name = f"{queue}-{uuid.uuid4().hex[:6]}@localhost"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
         "TESTING": "1",
         "DATABASE_URL": _database_url(),  # this session's test database
         "CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": redis_broker_url,
+        "CELERY_BROKER_URL": broker_url,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail_dir),
         "SMS_BACKEND": "backoffice.sms.FileBackend",
@@ -189,6 +192,7 @@ def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path
         "SHOP_NAME": settings.SHOP_NAME,
         "SANDBOX_MODE": "",
         "ALERTS_TEST_QUEUE": queue,
+        **env_extra,
     }
     log = base / "worker.log"
     with open(log, "wb") as out:
@@ -209,12 +213,19 @@ def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path
         wait_for(ready, timeout=60, what="the Celery worker to be ready")
         yield worker
     finally:
-        process.send_signal(signal.SIGTERM)  # warm shutdown: finishes the task at hand
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # warm shutdown: finishes the task at hand
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, redis_broker_url, tmp_path_factory):
+    with running_worker(tmp_path_factory.mktemp("celery_worker"), redis_broker_url) as worker:
+        yield worker
 
 
 @pytest.fixture

@@ -16,11 +16,20 @@ from django.core.management import call_command
 from django.db import connections, transaction
 from django.utils import timezone
 
+from refunds import tasks
 from refunds.gateways import GatewayResult, GatewayUnavailableError, SandboxGateway
 from refunds.models import CustomerAlert, Refund, RefundPayment
 from refunds.services import RefundOptions, refund_create
-from refunds.services.alerts import RETRY_GRACE, alerts_pending, alerts_requeue
-from refunds.services.settle import refunds_pending_online, refunds_resettle
+from refunds.services.alerts import (
+    ALERT_SEND_TIMEOUT,
+    RETRY_GRACE,
+    AlertDeliveryError,
+    alert_retry_at,
+    alert_send,
+    alerts_pending,
+    alerts_requeue,
+)
+from refunds.services.settle import refunds_resettle, refunds_unsettled
 from refunds.tasks import (
     ALERT_MAX_RETRIES,
     SETTLE_MAX_RETRIES,
@@ -114,17 +123,19 @@ def test_beat_skips_an_alert_locked_by_a_send_in_progress(postgres, queued):
 # The send task records when its retry is due.
 
 class SnapshotEmailBackend(BaseEmailBackend):
-    """A mail server down `failures` times (-1: always); notes, on every attempt, when
-    the alert's retry was due and whether beat would have taken it."""
+    """A mail server down `failures` times (-1: always); notes, on every attempt, the
+    alert's status, when beat may look at it again, and whether beat would take it."""
 
     failures = 0
-    seen: list[tuple[object, bool]] = []
+    seen: list[tuple[str, object, bool]] = []
 
     def send_messages(self, messages):
         for message in messages:
             pk = int(message.extra_headers["X-Customer-Alert"])
-            due = CustomerAlert.objects.values_list("next_attempt_at", flat=True).get(pk=pk)
-            SnapshotEmailBackend.seen.append((due, alerts_pending().filter(pk=pk).exists()))
+            status, due = CustomerAlert.objects.values_list("status", "next_attempt_at").get(
+                pk=pk)
+            SnapshotEmailBackend.seen.append(
+                (status, due, alerts_pending().filter(pk=pk).exists()))
         if SnapshotEmailBackend.failures:
             if SnapshotEmailBackend.failures > 0:
                 SnapshotEmailBackend.failures -= 1
@@ -142,37 +153,76 @@ def snapshot_mail(settings):
     SnapshotEmailBackend.failures = 0
 
 
+@pytest.fixture
+def retries_due(monkeypatch):
+    """When the send task said each retry of an alert was due (tasks.alert_retry_at)."""
+    due: list[object] = []
+
+    def spy(*, alert_id, when):
+        due.append(when)
+        return alert_retry_at(alert_id=alert_id, when=when)
+
+    monkeypatch.setattr(tasks, "alert_retry_at", spy)
+    return due
+
+
 def email_alert(capture) -> CustomerAlert:
     ids = pending_alerts(capture)
     return CustomerAlert.objects.get(pk__in=ids, channel="email")
 
 
+def assert_claimed_while_sent(seen, since):
+    """Every attempt went out on an alert claimed in a committed step: `sending`, looked
+    at again by beat only after ALERT_SEND_TIMEOUT, and never taken by beat meanwhile."""
+    for status, due, beat_would_take_it in seen:
+        assert status == "sending" and not beat_would_take_it
+        assert since + ALERT_SEND_TIMEOUT <= due <= timezone.now() + ALERT_SEND_TIMEOUT
+
+
 def test_the_send_task_records_when_its_retry_is_due_and_clears_it_once_sent(
-    eager, snapshot_mail, django_capture_on_commit_callbacks,
+    eager, snapshot_mail, retries_due, django_capture_on_commit_callbacks,
 ):
     alert = email_alert(django_capture_on_commit_callbacks)
     snapshot_mail.failures = 2
     before = timezone.now()
     assert send_customer_alert.apply(args=[alert.pk]).get() == "sent"
-    first, second, third = snapshot_mail.seen
-    assert first == (None, True)
-    # Retries 0 and 1 wait 1-2 s and 1-3 s: due then, and beat keeps off meanwhile.
-    for due, beat_would_take_it in (second, third):
+    assert len(snapshot_mail.seen) == 3
+    assert_claimed_while_sent(snapshot_mail.seen, before)
+    # Retries 0 and 1 wait 1-2 s and 1-3 s.
+    assert len(retries_due) == 2
+    for due in retries_due:
         assert due is not None and before < due <= timezone.now() + timedelta(seconds=3)
-        assert not beat_would_take_it
     alert.refresh_from_db()
     assert alert.status == "sent" and alert.attempts == 3 and alert.next_attempt_at is None
     assert len(mail.outbox) == 1
 
 
+def test_between_attempts_beat_keeps_off_until_the_retry_is_overdue(
+    snapshot_mail, django_capture_on_commit_callbacks,
+):
+    alert = email_alert(django_capture_on_commit_callbacks)
+    snapshot_mail.failures = 1
+    with pytest.raises(AlertDeliveryError):
+        alert_send(alert_id=alert.pk)
+    assert tasks._record(alert_retry_at, alert_id=alert.pk, when=in_seconds(5)) is None
+    alert.refresh_from_db()
+    assert alert.status == "pending" and alert.attempts == 1
+    assert not alerts_pending().filter(pk=alert.pk).exists()  # its retry is coming
+    CustomerAlert.objects.filter(pk=alert.pk).update(
+        next_attempt_at=timezone.now() - RETRY_GRACE - timedelta(seconds=1))
+    assert alerts_pending().filter(pk=alert.pk).exists()  # overdue: beat takes it
+
+
 def test_the_send_task_gives_up_after_its_own_retries_and_clears_the_due_time(
-    eager, snapshot_mail, django_capture_on_commit_callbacks,
+    eager, snapshot_mail, retries_due, django_capture_on_commit_callbacks,
 ):
     alert = email_alert(django_capture_on_commit_callbacks)
     snapshot_mail.failures = -1
+    before = timezone.now()
     assert send_customer_alert.apply(args=[alert.pk]).get() == "failed"
     assert len(snapshot_mail.seen) == ALERT_MAX_RETRIES + 1
-    assert all(due is not None and not beat for due, beat in snapshot_mail.seen[1:])
+    assert_claimed_while_sent(snapshot_mail.seen, before)
+    assert len(retries_due) == ALERT_MAX_RETRIES and None not in retries_due
     alert.refresh_from_db()
     assert alert.status == "failed" and alert.attempts == ALERT_MAX_RETRIES + 1
     assert alert.next_attempt_at is None
@@ -257,7 +307,7 @@ class FlakyGateway:
         allocation = RefundPayment.objects.get(payment=payment)
         FlakyGateway.seen.append((
             allocation.next_attempt_at,
-            refunds_pending_online().filter(pk=allocation.refund_id).exists(),
+            refunds_unsettled().filter(pk=allocation.refund_id).exists(),
         ))
         if FlakyGateway.failures:
             if FlakyGateway.failures > 0:
@@ -308,7 +358,7 @@ def test_the_settle_task_gives_up_after_its_own_retries_and_leaves_it_to_beat(
     allocation = refund.allocations.get()
     assert allocation.status == "pending" and allocation.attempts == SETTLE_MAX_RETRIES + 1
     assert allocation.next_attempt_at is None  # no retry coming: beat's to take
-    assert list(refunds_pending_online()) == [Refund.objects.get(pk=refund.pk)]
+    assert list(refunds_unsettled()) == [Refund.objects.get(pk=refund.pk)]
 
 
 # Each allocation has an idempotency key of its own.

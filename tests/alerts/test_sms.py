@@ -62,3 +62,30 @@ def test_twilio_bad_number_is_permanent_and_outage_transient(twilio):
     fake.status = 503
     with pytest.raises(urllib.error.HTTPError):
         sms.send_sms("+0", "x")
+
+
+@pytest.mark.parametrize("failure", [
+    urllib.error.URLError(TimeoutError("timed out")), TimeoutError("read timed out"),
+    ConnectionResetError("reset by peer"),
+])
+def test_twilio_without_an_answer_is_an_unknown_outcome(settings, monkeypatch, failure):
+    settings.SMS_BACKEND = "backoffice.sms.TwilioBackend"
+
+    def no_answer(request, timeout):
+        raise failure
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_answer)
+    with pytest.raises(sms.SmsOutcomeUnknownError):
+        sms.send_sms("+447700900123", "x")
+
+
+def test_twilio_never_reached_is_not_sent(settings, monkeypatch):
+    settings.SMS_BACKEND = "backoffice.sms.TwilioBackend"
+
+    def refused(request, timeout):
+        raise urllib.error.URLError(ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", refused)
+    with pytest.raises(urllib.error.URLError) as exc:
+        sms.send_sms("+447700900123", "x")
+    assert not isinstance(exc.value, sms.SmsOutcomeUnknownError)
