@@ -49,7 +49,7 @@ from sales.models import Customer, Payment, Sale, SaleKind, SaleLine, SaleStatus
 
 from ..models import Refund, RefundLine, RefundPayment, RefundStatus, RefundType
 
-# Rows fetched at a time from a statement's differences (they stream; none are expected).
+# Rows fetched at a time from a statement's differences (none are expected).
 FETCH = 2000
 
 
@@ -316,7 +316,7 @@ CHECKS = (_sale_differences, _line_differences, _payment_differences, _refund_di
 
 
 def books_audit_iter(sale_ids: Iterable[int] | None = None) -> Iterator[Difference]:
-    """The differences, as they stream from the database (a fixed number of queries)."""
+    """The differences, one statement after another (a fixed number of queries)."""
     ids = None if sale_ids is None else sorted(set(sale_ids))
     if ids == []:
         return
