@@ -18,7 +18,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    # Hashed when the user is built (one INSERT; a post-generation set_password saved twice).
+    password = factory.django.Password("correct-horse-battery")
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):

@@ -20,6 +20,7 @@ from refunds.services.settle import (
     refunds_needing_attention,
 )
 from sales.models import Payment
+from tests.books import assert_books_balance
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory, UserFactory
 
 from .counters import counters
@@ -92,6 +93,7 @@ def test_a_timeout_then_a_retry_settles_once(django_capture_on_commit_callbacks)
     assert allocation.attempts == 2 and allocation.status == "succeeded"
     assert SandboxGateway.ledger(allocation.idempotency_key)["calls"] == 2
     assert Payment.objects.get(sale=sale).refunded_amount == refund.total
+    assert_books_balance()
 
 
 def test_an_outage_keeps_the_refund_pending_without_rolling_back(
@@ -106,6 +108,7 @@ def test_an_outage_keeps_the_refund_pending_without_rolling_back(
         refund_settle(refund_id=refund.pk)
     refund.refresh_from_db()
     assert refund.status == "pending" and counters(sale) == after_refund
+    assert_books_balance()
 
 
 @pytest.mark.parametrize("how", ["partial", "full", "cancel", "two_payments"])
@@ -134,6 +137,7 @@ def test_a_refused_refund_leaves_every_counter_as_before(how, django_capture_on_
     assert counters(sale) == before
     refund.refresh_from_db()
     assert refund.failure_reason
+    assert_books_balance()
 
 
 def _two_card_sale():
@@ -181,6 +185,7 @@ def test_a_refund_refused_on_one_payment_after_another_paid_back_needs_attention
     with pytest.raises(DomainError) as exc:
         refund_settle_offline(refund_id=refund.pk, actor=staff)
     assert exc.value.code == "refund_not_awaiting_action"
+    assert_books_balance()
 
 
 def test_a_refund_refused_on_its_first_payment_sends_nothing_more_and_fails_whole(
@@ -196,6 +201,7 @@ def test_a_refund_refused_on_its_first_payment_sends_nothing_more_and_fails_whol
     assert counters(sale) == before
     never_asked = refund.allocations.order_by("pk").last()
     assert SandboxGateway.ledger(never_asked.idempotency_key) is None
+    assert_books_balance()
 
 
 def first_allocation(refund):
@@ -225,3 +231,4 @@ def test_the_gateway_is_called_outside_any_database_transaction(settings):
     refund.refresh_from_db()
     assert refund.status == "succeeded"
     assert RecordingGateway.calls == [(refund.total, False)]
+    assert_books_balance()

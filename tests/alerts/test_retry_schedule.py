@@ -39,6 +39,7 @@ from refunds.tasks import (
     settle_refund,
 )
 from sales.models import Payment
+from tests.books import assert_books_balance
 from tests.factories import SaleFactory
 
 pytestmark = pytest.mark.django_db
@@ -245,6 +246,7 @@ def test_a_refund_is_resettled_only_once_its_retry_is_overdue(
     refund.allocations.update(next_attempt_at=timezone.now() - RETRY_GRACE - timedelta(seconds=1))
     assert resettle_pending_refunds.apply(kwargs={"older_than": 0}).get() == 1
     assert queued["refunds"] == [refund.pk]
+    assert_books_balance()
 
 
 def test_a_refund_with_one_allocation_still_waiting_for_its_retry_is_not_resettled(
@@ -260,6 +262,7 @@ def test_a_refund_with_one_allocation_still_waiting_for_its_retry_is_not_resettl
     RefundPayment.objects.filter(pk=first.pk).update(next_attempt_at=in_seconds(-3600))
     RefundPayment.objects.filter(pk=second.pk).update(next_attempt_at=in_seconds(60))
     assert refunds_resettle() == 0 and queued["refunds"] == []
+    assert_books_balance()
 
 
 def test_a_resettled_refund_is_not_resettled_by_an_immediate_second_beat(
@@ -281,6 +284,7 @@ def test_a_resettled_refund_is_not_resettled_by_an_immediate_second_beat(
     assert sent == [refund.pk]
     held = refund.allocations.get().next_attempt_at
     assert held is not None and held > timezone.now()
+    assert_books_balance()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -291,6 +295,7 @@ def test_beat_skips_a_refund_locked_by_a_settlement_in_progress(postgres, queued
     with row_locked(Refund, refund.pk):
         assert refunds_resettle() == 0
     assert refunds_resettle() == 1 and queued["refunds"] == [refund.pk]
+    assert_books_balance()
 
 
 # The settle task records when its retry is due.
@@ -344,6 +349,7 @@ def test_the_settle_task_records_when_its_retry_is_due_and_clears_it_once_answer
     assert allocation.status == "succeeded" and allocation.attempts == 3
     assert allocation.next_attempt_at is None
     assert Refund.objects.get(pk=refund.pk).status == "succeeded"
+    assert_books_balance()
 
 
 def test_the_settle_task_gives_up_after_its_own_retries_and_leaves_it_to_beat(
@@ -359,6 +365,7 @@ def test_the_settle_task_gives_up_after_its_own_retries_and_leaves_it_to_beat(
     assert allocation.status == "pending" and allocation.attempts == SETTLE_MAX_RETRIES + 1
     assert allocation.next_attempt_at is None  # no retry coming: beat's to take
     assert list(refunds_unsettled()) == [Refund.objects.get(pk=refund.pk)]
+    assert_books_balance()
 
 
 # Each allocation has an idempotency key of its own.
@@ -396,6 +403,7 @@ def test_the_gateway_gets_a_key_of_its_own_for_every_allocation(
         assert allocation.status == "succeeded"
         assert SandboxGateway.ledger(key)["calls"] == 1
     assert Payment.objects.get(sale=one_card).refunded_amount == 2000
+    assert_books_balance()
 
 
 class row_locked:

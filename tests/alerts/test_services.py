@@ -23,6 +23,7 @@ from refunds.tasks import (
     send_customer_alerts,
 )
 from sales.models import Payment
+from tests.books import assert_books_balance
 from tests.factories import CustomerFactory, SaleFactory
 
 from .backends import FlakyEmailBackend
@@ -108,6 +109,7 @@ def test_broker_down_keeps_the_refund_and_the_alert_pending(
     assert len(mail.outbox) == 1
     call_command("retry_alerts")  # nothing left: nothing sent again
     assert len(mail.outbox) == 1
+    assert_books_balance()
 
 
 def test_beat_requeues_only_alerts_older_than_its_interval(eager,
@@ -194,6 +196,7 @@ def test_an_online_refund_alerts_only_once_it_succeeded(django_capture_on_commit
         app.conf.task_always_eager = old
     assert Refund.objects.get(pk=refund.pk).status == "succeeded"
     assert len(mail.outbox) == 1
+    assert_books_balance()
 
 
 def test_a_failed_online_refund_cancels_its_alerts(eager, django_capture_on_commit_callbacks):
@@ -203,6 +206,7 @@ def test_a_failed_online_refund_cancels_its_alerts(eager, django_capture_on_comm
     assert Refund.objects.get(pk=refund.pk).status == "failed"
     assert set(CustomerAlert.objects.values_list("status", flat=True)) == {"cancelled"}
     assert mail.outbox == [] and sms.outbox == []
+    assert_books_balance()
 
 
 def test_a_pending_online_refund_is_settled_again_by_beat(eager,
@@ -215,6 +219,7 @@ def test_a_pending_online_refund_is_settled_again_by_beat(eager,
         assert resettle_pending_refunds.apply(kwargs={"older_than": 0}).get() == 1
     assert Refund.objects.get(pk=refund.pk).status == "succeeded"
     assert len(mail.outbox) == 1
+    assert_books_balance()
 
 
 def test_cancel_alerts_with_the_cancel_event(eager, django_capture_on_commit_callbacks):
@@ -224,6 +229,7 @@ def test_cancel_alerts_with_the_cancel_event(eager, django_capture_on_commit_cal
         sale_cancel(sale_id=sale.pk, reason="customer", alert_customer=True)  # no-op
     assert set(CustomerAlert.objects.values_list("event", flat=True)) == {"sale_cancelled"}
     assert len(mail.outbox) == 1 and "cancelled" in mail.outbox[0].subject
+    assert_books_balance()
 
 
 def test_unpaid_sale_cancelled_alerts_without_money(eager, django_capture_on_commit_callbacks):
@@ -232,6 +238,7 @@ def test_unpaid_sale_cancelled_alerts_without_money(eager, django_capture_on_com
         sale_cancel(sale_id=sale.pk, reason="customer", alert_customer=True)
     assert len(mail.outbox) == 1
     assert "refunded" not in mail.outbox[0].body and "Item 1" in mail.outbox[0].body
+    assert_books_balance()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,6 +18,7 @@ from refunds.models import AlertStatus, CustomerAlert, Refund, RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from refunds.tasks import send_customer_alert, send_customer_alerts
 from sales.models import Payment
+from tests.books import assert_books_balance
 from tests.factories import ProductFactory, SaleFactory
 
 from .conftest import DEAD_BROKER_URL, celery_producer, wait_for
@@ -47,6 +48,7 @@ def test_a_refund_with_alert_produces_exactly_one_email(worker):
     email_alert = CustomerAlert.objects.get(refund=refund, channel="email")
     assert email_alert.attempts == 1 and email_alert.sent_at is not None
     assert worker.alert_ids_emailed() == [email_alert.pk]
+    assert_books_balance()
 
 
 def test_broker_down_at_refund_time_then_retry_alerts_sends_it(worker):
@@ -69,6 +71,7 @@ def test_broker_down_at_refund_time_then_retry_alerts_sends_it(worker):
     wait_for(lambda: worker.emails() and all_alerts_sent(), what="the re-queued alert")
     time.sleep(QUIET)
     assert len(worker.emails()) == 1 and len(worker.sms()) == 1
+    assert_books_balance()
 
 
 def test_broker_down_for_an_online_refund_is_settled_by_retry_alerts(worker):
@@ -85,6 +88,7 @@ def test_broker_down_for_an_online_refund_is_settled_by_retry_alerts(worker):
     wait_for(lambda: worker.emails() and all_alerts_sent(), what="the alert")
     time.sleep(QUIET)
     assert len(worker.emails()) == 1
+    assert_books_balance()
 
 
 def test_a_rolled_back_refund_produces_no_alert(worker):
@@ -115,6 +119,7 @@ def test_a_rolled_back_refund_produces_no_alert(worker):
     assert sorted(published) == sorted(a.pk for a in control_alerts)
     control_alert = control_alerts.get(channel="email")
     assert worker.alert_ids_emailed() == [control_alert.pk]
+    assert_books_balance()
 
 
 def test_the_send_task_run_twice_sends_once(worker):
@@ -130,6 +135,7 @@ def test_the_send_task_run_twice_sends_once(worker):
     assert worker.alert_ids_emailed() == [alert.pk]
     alert.refresh_from_db()
     assert alert.status == "sent" and alert.attempts == 1
+    assert_books_balance()
 
 
 @pytest.mark.parametrize("how", ["partial", "full", "cancel"])
@@ -156,6 +162,7 @@ def test_a_gateway_failure_leaves_every_counter_as_before(worker, how):
         == {"cancelled"}
     time.sleep(QUIET)
     assert worker.emails() == [] and worker.sms() == []
+    assert_books_balance()
 
 
 def test_a_gateway_timeout_then_retry_does_not_refund_twice(worker):
@@ -176,3 +183,4 @@ def test_a_gateway_timeout_then_retry_does_not_refund_twice(worker):
     wait_for(lambda: worker.emails() and all_alerts_sent(), what="the alert after success")
     time.sleep(QUIET)
     assert len(worker.emails()) == 1
+    assert_books_balance()

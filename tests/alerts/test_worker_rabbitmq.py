@@ -14,6 +14,7 @@ import pytest
 from refunds.models import AlertStatus, CustomerAlert
 from refunds.services import RefundOptions, refund_create
 from sales.models import Payment
+from tests.books import assert_books_balance
 from tests.factories import SaleFactory
 
 from .conftest import need, wait_for
@@ -44,6 +45,7 @@ def test_a_refund_with_alert_produces_exactly_one_email_over_amqp(worker):
     assert len(worker.emails()) == 1 and len(worker.sms()) == 1
     assert worker.alert_ids_emailed() == [
         CustomerAlert.objects.get(refund=refund, channel="email").pk]
+    assert_books_balance()
 
 
 def test_a_gateway_refusal_over_amqp_leaves_every_counter_as_before(worker):
@@ -54,3 +56,4 @@ def test_a_gateway_refusal_over_amqp_leaves_every_counter_as_before(worker):
     wait_for(lambda: refund.__class__.objects.get(pk=refund.pk).status == "failed",
              what=f"the refund to fail\n{worker.output()[-3000:]}")
     assert counters(sale) == before
+    assert_books_balance()

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from refunds.models import Refund, RefundImport
 from sales.models import Payment, Sale, SaleLine
+from tests.books import assert_books_balance
 from tests.factories import ProductFactory, SaleFactory
 
 from .conftest import assert_error, assert_ok
@@ -85,6 +86,7 @@ def test_all_or_nothing(api, paid_sale):
     assert not Refund.objects.exists()
     paid_sale.refresh_from_db()
     assert paid_sale.amount_refunded == 0 and paid_sale.status == "paid"
+    assert_books_balance()
 
 
 def test_import_of_1000_records_then_a_resubmission_that_changes_and_withdraws(
@@ -149,6 +151,7 @@ def test_import_of_1000_records_then_a_resubmission_that_changes_and_withdraws(
     data = assert_ok(api.post("/api/v2/refunds/json", again, format="json"), 201)
     assert data["unchanged"] == 500
     assert Refund.objects.filter(sale=s0).count() == 5
+    assert_books_balance()
 
 
 def test_resubmission_that_empties_the_sale_then_backs_off(api):
@@ -168,6 +171,7 @@ def test_resubmission_that_empties_the_sale_then_backs_off(api):
     assert_ok(api.post("/api/v2/refunds/json", [record("x", sale, qty=1)], format="json"), 201)
     sale.refresh_from_db()
     assert sale.amount_refunded == 1200
+    assert_books_balance()
 
 
 def test_import_cannot_over_refund_beside_api_refunds(api, paid_sale):
@@ -176,6 +180,7 @@ def test_import_cannot_over_refund_beside_api_refunds(api, paid_sale):
     err = assert_error(api.post("/api/v2/refunds/json", [record("y", paid_sale, qty=2)],
                                 format="json"), 400, "invalid_records")
     assert err["errors"]["[0].line_items[0].quantity"] == ["only 1 left to refund"]
+    assert_books_balance()
 
 
 def test_sources_are_separate_namespaces(api, paid_sale):
@@ -184,6 +189,7 @@ def test_sources_are_separate_namespaces(api, paid_sale):
     assert_ok(api.post("/api/v2/refunds/json?source=shop-b", [record("1", paid_sale)],
                        format="json"), 201)
     assert Refund.objects.filter(external_id="1").count() == 2
+    assert_books_balance()
 
 
 def test_validate_query_count_does_not_grow(api):
@@ -212,6 +218,7 @@ def test_import_refunds_command(tmp_path, paid_sale):
     out = StringIO()
     call_command("refund_status", stdout=out)
     assert "total: 1" in out.getvalue() and "last_batch_count: 1" in out.getvalue()
+    assert_books_balance()
 
 
 def test_import_refunds_command_exits_non_zero_on_refusal(tmp_path, paid_sale):
@@ -224,6 +231,7 @@ def test_import_refunds_command_exits_non_zero_on_refusal(tmp_path, paid_sale):
     (tmp_path / "nojson.json").write_text("{")
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("import_refunds", str(tmp_path / "nojson.json"))
+    assert_books_balance()
 
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "refunds.json"
@@ -241,6 +249,7 @@ def test_example_file_imports_against_the_demo_data():
     records = json.loads(EXAMPLE.read_text())
     assert all(r["order_id"].startswith("DEMO-") for r in records)
     assert not Refund.objects.filter(source="import").exists()
+    assert_books_balance()
 
 
 @pytest.mark.parametrize("value,expected", [("yes", True), ("no", False), ("YES", True),
@@ -299,3 +308,4 @@ def test_status_counts_the_live_refunds_of_the_source_asked(api):
     assert assert_ok(api.get("/api/v2/refunds/status?source=nobody"))["total"] == 0
     everything = assert_ok(api.get("/api/v2/refunds/status"))
     assert everything["total"] == 2 and everything["last_batch_count"] == 1
+    assert_books_balance()

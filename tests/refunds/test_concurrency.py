@@ -9,6 +9,7 @@ from backoffice.errors import DomainError
 from refunds.models import Refund, RefundLine
 from refunds.services import refund_create, sale_cancel
 from sales.models import Payment, Sale, SaleLine
+from tests.books import assert_books_balance
 from tests.factories import SaleFactory
 
 
@@ -58,6 +59,7 @@ def test_twenty_racing_refunds_of_the_last_five_units(postgres):
     assert payment.refunded_amount == sum(Refund.objects.filter(sale=sale).values_list(
         "total", flat=True))
     assert Sale.objects.get(pk=sale.pk).status == "refunded"
+    assert_books_balance()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -73,6 +75,7 @@ def test_ten_threads_replaying_one_idempotency_key_make_one_refund(postgres):
     assert len({r[1] for r in results}) == 1
     assert Refund.objects.filter(sale=sale).count() == 1
     assert SaleLine.objects.get(pk=line.pk).refunded_quantity == 1
+    assert_books_balance()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -98,3 +101,4 @@ def test_cancel_racing_refunds_never_both_win(postgres):
         assert not refunds.filter(type="cancellation").exists()
     assert sale.amount_refunded == sum(r.total for r in refunds) <= sale.amount_paid
     assert line.refunded_quantity <= line.quantity
+    assert_books_balance()

@@ -96,3 +96,7 @@ def test_parallel_refund_commands_on_a_sqlite_file_never_refund_more_than_was_bo
     assert line_refunded == (UNITS, net) and refunded_amount == net
     assert payment_refunded == allocated == refunds_total == sale_refunded
     assert sale_units == UNITS and status == "refunded"
+    # And the books of that database balance, counter by counter (manage.py audit_books).
+    audited = _manage(env, "audit_books")
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert audited.stdout.splitlines() == ["differences: 0"]
