@@ -151,6 +151,7 @@ def test_the_books_check_reports_a_counter_that_drifted(eager, django_capture_on
     Payment.objects.filter(sale=sale).update(refunded_amount=1)
     problems = books_differences(sale_ids=[sale.pk])
     assert len(problems) == 2
-    assert problems[0] == f"sale line {line.pk}: refunded_quantity is 2, the ledger says 1"
+    assert problems[0] == (f"saleline={line.pk} sale={sale.pk} field=refunded_quantity "
+                           "stored=2 ledger=1")
     with pytest.raises(AssertionError):
         assert_books_balance()
