@@ -13,11 +13,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice.errors import DomainError
+from backoffice.models import IdempotencyKey
 from backoffice.money import format_money
 from sales.admin import CappedCountPaginator, ReadOnlyAdminMixin, short_datetime
 from sales.models import CancelReason
 
-from ..models import IdempotencyKey, Refund, RefundImport, RefundLine, RefundPayment, RefundReason
+from ..models import Refund, RefundImport, RefundLine, RefundPayment, RefundReason
 from ..services.settle import refund_needs_attention_q, refund_settle_offline
 from .credit_note import credit_note_view
 from .import_page import import_view
