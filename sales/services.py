@@ -1,4 +1,5 @@
-"""Writes for sales: make a sale, record a payment. One transaction each.
+"""Writes for sales: make a sale, edit it, record a payment (sales/payments.py). One
+transaction each; what they take is in sales/inputs.py.
 
 Row locks, in the one order every writer follows (sales/selectors.py takes the first
 three): the sale, its lines by pk, its payments by pk, then the products whose stock
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,7 +19,6 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from backoffice.errors import (
-    DomainError,
     DuplicateExternalIdError,
     PaymentExceedsBalanceError,
     SaleCancelledError,
@@ -27,12 +26,20 @@ from backoffice.errors import (
 )
 from backoffice.money import spread, tax_on
 
+from .inputs import (
+    CustomerInput,
+    LineInput,
+    PaymentInput,
+    SaleInput,
+    SaleUpdate,
+    payment_input_validate,
+    raise_validation_errors,
+)
 from .models import (
     CURRENCY_PATTERN,
     SALE_NUMBER,
     Customer,
     Payment,
-    PaymentMethod,
     Product,
     Sale,
     SaleChannel,
@@ -42,58 +49,16 @@ from .models import (
     external_id_problem,
     sale_number,
 )
+from .payments import payment_record
 from .selectors import sale_lock
 
+# The inputs and payment_record are imported from here by the doors (API, commands).
+__all__ = [
+    "CustomerInput", "LineInput", "PaymentInput", "SaleInput", "SaleUpdate",
+    "customer_get_or_create", "payment_record", "sale_create", "sale_update", "stock_move",
+]
+
 _CURRENCY = re.compile(CURRENCY_PATTERN)
-
-
-@dataclass
-class LineInput:
-    quantity: int
-    unit_price: int | None = None
-    description: str = ""
-    sku: str = ""
-    product_id: int | None = None
-    discount: int = 0
-    tax_rate: Decimal = Decimal("0")
-
-
-@dataclass
-class PaymentInput:
-    method: str
-    amount: int
-    gateway: str = ""
-    gateway_reference: str = ""
-
-
-@dataclass
-class CustomerInput:
-    name: str = ""
-    email: str = ""
-    phone: str = ""
-
-
-@dataclass
-class SaleInput:
-    lines: list[LineInput]
-    kind: str = SaleKind.RECEIPT
-    channel: str = SaleChannel.MANUAL
-    currency: str = "GBP"
-    external_id: str | None = None
-    customer_id: int | None = None
-    customer: CustomerInput | None = None
-    order_discount: int = 0
-    processing_fee: int = 0
-    reseller_fee: int = 0
-    shipping_fee: int = 0
-    payments: list[PaymentInput] = field(default_factory=list)
-
-
-def _fail(errors: dict[str, list[str]]) -> None:
-    if errors:
-        first = next(iter(errors.values()))[0]
-        raise ValidationFailedError(first, code="invalid", extra=errors)
-
 
 def customer_get_or_create(*, data: CustomerInput) -> Customer:
     """The customer with this email (or phone), created when new."""
@@ -164,11 +129,11 @@ def _priced_lines(data: SaleInput) -> list[SaleLine]:
                 tax_rate=rate,
             )
         )
-    _fail(errors)
+    raise_validation_errors(errors)
 
     after_line_discounts = [ln.quantity * ln.unit_price - ln.discount for ln in lines]
     if data.order_discount < 0 or data.order_discount > sum(after_line_discounts):
-        _fail({"order_discount": [
+        raise_validation_errors({"order_discount": [
             f"Order discount must be between 0 and {sum(after_line_discounts)}."
         ]})
     # The order-level discount is spread over the lines by the same cumulative rule the
@@ -218,7 +183,7 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
     for fee in ("processing_fee", "reseller_fee", "shipping_fee"):
         if getattr(data, fee) < 0:
             errors[fee] = ["Fees cannot be negative."]
-    _fail(errors)
+    raise_validation_errors(errors)
 
     lines = _priced_lines(data)
     subtotal = sum(line.net_amount for line in lines)
@@ -227,7 +192,7 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
     total = subtotal + tax_total + fees
 
     for i, pay in enumerate(data.payments):
-        _validate_payment(pay, path=f"payments[{i}]")
+        payment_input_validate(pay, path=f"payments[{i}]")
     paid = sum(p.amount for p in data.payments)
     if paid > total:
         raise PaymentExceedsBalanceError(
@@ -244,7 +209,7 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
     if data.customer_id:
         customer = Customer.objects.filter(pk=data.customer_id).first()
         if customer is None:
-            _fail({"customer_id": [f"No customer with id {data.customer_id}."]})
+            raise_validation_errors({"customer_id": [f"No customer with id {data.customer_id}."]})
     elif data.customer and (data.customer.email or data.customer.phone or data.customer.name):
         customer = customer_get_or_create(data=data.customer)
 
@@ -296,85 +261,6 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
     return sale
 
 
-def _validate_payment(pay: PaymentInput, *, path: str) -> None:
-    from django.conf import settings
-
-    errors: dict[str, list[str]] = {}
-    if pay.method not in PaymentMethod.values:
-        errors[f"{path}.method"] = [f"Method must be one of {', '.join(PaymentMethod.values)}."]
-    if not isinstance(pay.amount, int) or pay.amount <= 0:
-        errors[f"{path}.amount"] = ["Amount must be a whole number of minor units above zero."]
-    if pay.gateway and pay.gateway not in settings.PAYMENT_GATEWAYS:
-        errors[f"{path}.gateway"] = [
-            f"Unknown gateway; use one of {', '.join(settings.PAYMENT_GATEWAYS)} or leave blank."
-        ]
-    _fail(errors)
-
-
-@transaction.atomic
-def payment_record(
-    *,
-    sale_id: int,
-    amount: int,
-    method: str,
-    gateway: str = "",
-    gateway_reference: str = "",
-    actor: Any = None,
-) -> Payment:
-    """'Update balance': record a payment; it may not push the amount paid above the total."""
-    _validate_payment(
-        PaymentInput(method=method, amount=amount, gateway=gateway), path="payment"
-    )
-    locked = sale_lock(sale_id)
-    sale = locked.sale
-    if sale.status == SaleStatus.CANCELLED:
-        raise SaleCancelledError(f"Sale {sale.number} is cancelled; it takes no payment.")
-    if sale.kind == SaleKind.QUOTE:
-        raise DomainError(
-            f"Sale {sale.number} is a quote; make it an invoice before recording a payment.",
-            code="sale_is_quote",
-        )
-    if sale.amount_refunded:
-        raise DomainError(
-            f"Sale {sale.number} has refunds; record no new payment against it.",
-            code="sale_has_refunds",
-        )
-    if sale.amount_paid + amount > sale.total:
-        raise PaymentExceedsBalanceError(
-            f"Sale {sale.number} has {sale.balance_due} left to pay; {amount} is too much.",
-            extra={"amount": [f"At most {sale.balance_due}."]},
-        )
-    payment = Payment.objects.create(
-        sale=sale, method=method, amount=amount, gateway=gateway,
-        gateway_reference=gateway_reference,
-        created_by=actor if getattr(actor, "pk", None) else None,
-    )
-    sale.amount_paid += amount
-    if sale.amount_paid >= sale.total:
-        sale.paid_at = timezone.now()
-    sale.status = sale.compute_status()
-    Sale.objects.filter(pk=sale.pk).update(
-        amount_paid=F("amount_paid") + amount, status=sale.status, paid_at=sale.paid_at,
-        updated_at=timezone.now(),
-    )
-    return payment
-
-
-@dataclass
-class SaleUpdate:
-    """What PATCH may change; None leaves a field as it is. `lines` replaces all lines."""
-
-    kind: str | None = None
-    external_id: str | None = None
-    customer_id: int | None = None
-    customer: CustomerInput | None = None
-    lines: list[LineInput] | None = None
-    order_discount: int | None = None
-    processing_fee: int | None = None
-    reseller_fee: int | None = None
-    shipping_fee: int | None = None
-
-
 @transaction.atomic
 def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
     """Edit a sale while nothing is paid or refunded (code `sale_not_editable`).
@@ -402,7 +288,7 @@ def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
         value = getattr(data, fee)
         if value is not None and value < 0:
             errors[fee] = ["Fees cannot be negative."]
-    _fail(errors)
+    raise_validation_errors(errors)
 
     old_kind = sale.kind
     new_kind = data.kind or old_kind
@@ -414,7 +300,7 @@ def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
     if data.customer_id is not None:
         customer = Customer.objects.filter(pk=data.customer_id).first()
         if customer is None:
-            _fail({"customer_id": [f"No customer with id {data.customer_id}."]})
+            raise_validation_errors({"customer_id": [f"No customer with id {data.customer_id}."]})
         sale.customer = customer
     elif data.customer and (data.customer.email or data.customer.phone or data.customer.name):
         sale.customer = customer_get_or_create(data=data.customer)
@@ -424,7 +310,8 @@ def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
         line_inputs = data.lines
         if line_inputs is None:
             # Line discounts already include the old order discount: send the lines again.
-            _fail({"order_discount": ["Send the lines with a new order discount."]})
+            raise_validation_errors(
+                {"order_discount": ["Send the lines with a new order discount."]})
         order_discount = (
             data.order_discount if data.order_discount is not None else sale.order_discount
         )

@@ -6,7 +6,7 @@ import django_filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
 
-from .fields import ID_MAX
+from backoffice.parsing import ID_MAX
 
 
 @extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": ID_MAX})

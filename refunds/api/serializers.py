@@ -11,14 +11,13 @@ from rest_framework import serializers
 
 from backoffice.api import strict
 from backoffice.api.fields import (
-    ID_MAX,
-    INT_MAX,
     IdField,
     IdOrExternalIdField,
     MoneyField,
     YesNoBooleanField,
 )
 from backoffice.errors import DomainError, UnknownPaymentError
+from backoffice.parsing import ID_MAX, INT_MAX
 from refunds.models import RefundReason, RefundType
 from refunds.services import RefundOptions
 from sales.models import CancelReason

@@ -23,9 +23,10 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from backoffice.api import strict
 from backoffice.api.auth import request_api_key
-from backoffice.api.fields import INT_MAX, IdField
+from backoffice.api.fields import IdField
 from backoffice.api.idempotency import Outcome
 from backoffice.errors import UNKNOWN_FIELD, NotFoundError
+from backoffice.parsing import INT_MAX
 from refunds.api.urls import both
 from refunds.api.views import api_refund_create, idempotent
 from refunds.models import Refund

@@ -26,9 +26,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from backoffice.api.fields import ID_MAX, INT_MAX, YES_NO_INVALID, is_id, parse_yes_no
 from backoffice.errors import UNKNOWN_FIELD, DomainError, unknown_keys
 from backoffice.errors import UNKNOWN_FIELD_MESSAGE as UNKNOWN_MESSAGE
+from backoffice.parsing import ID_MAX, INT_MAX, YES_NO_INVALID, is_id, parse_yes_no
 from sales.models import Payment, Sale, SaleLine
 from sales.selectors import LockedSale, sale_resolve_many
 from sales.services import stock_move

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.apps import apps
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
 from rest_framework.response import Response
@@ -19,16 +17,10 @@ from backoffice.api.idempotency import (
     request_owner,
     run_idempotent,
 )
+from backoffice.models import IdempotencyKey
+from sales.document import sale_detail, sale_detail_json, sale_json_supported
 from sales.models import Customer, Product, Sale
-from sales.selectors import (
-    parse_sale_ident,
-    sale_detail_json,
-    sale_detail_queryset,
-    sale_json_supported,
-    sale_lookup,
-    sale_pick,
-    sale_resolve_id,
-)
+from sales.selectors import sale_resolve_id
 from sales.services import payment_record, sale_create, sale_update
 
 from .filters import CustomerFilter, ProductFilter, SaleFilter
@@ -52,20 +44,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Repeat a request safely: the same key and body replay the first answer.",
 )
-
-
-def sale_detail(ident: int | str) -> Sale:
-    """One sale with lines, payments and refunds, in four queries; the name is resolved
-    by sale_pick, the rule every door follows."""
-    refund_model = apps.get_model("refunds", "Refund")
-    candidates = list(
-        sale_detail_queryset()
-        .prefetch_related(Prefetch("refunds", queryset=refund_model.objects.order_by("pk")))
-        .filter(sale_lookup(ident))[:3]
-    )
-    text, pk = parse_sale_ident(ident)
-    sale_id = sale_pick(text, pk, [(s.pk, s.number, s.external_id) for s in candidates])
-    return next(s for s in candidates if s.pk == sale_id)
 
 
 def render_sale(ident: int | str, *, request) -> dict:
@@ -142,7 +120,7 @@ class SaleBalanceView(strict.APIView):
 
         # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
         outcome = run_idempotent(
-            model=apps.get_model("refunds", "IdempotencyKey"), key=request_key(request),
+            model=IdempotencyKey, key=request_key(request),
             owner=request_owner(request),
             fingerprint=request_hash(request, who=request.user.pk), work=work,
         )

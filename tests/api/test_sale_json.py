@@ -14,8 +14,8 @@ from refunds.models import Refund
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from sales.api.serializers import SaleSerializer
 from sales.api.views import sale_detail
+from sales.document import sale_detail_json
 from sales.models import Sale
-from sales.selectors import sale_detail_json
 from tests.factories import SaleFactory
 
 from .conftest import assert_error, assert_ok

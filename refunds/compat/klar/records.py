@@ -18,7 +18,7 @@ from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
 from backoffice.api import strict
-from backoffice.api.fields import ID_MAX, INT_MAX
+from backoffice.parsing import ID_MAX, INT_MAX
 
 # The largest Unix time a date holds (9999-12-31T23:59:59Z).
 MAX_UNIX_SECONDS = 253402300799
