@@ -19,10 +19,11 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from backoffice.errors import (
-    DomainError,
     DuplicateExternalIdError,
     PaymentExceedsBalanceError,
     SaleCancelledError,
+    SaleHasRefundsError,
+    SaleIsQuoteError,
     ValidationFailedError,
 )
 from backoffice.money import spread, tax_on
@@ -92,7 +93,7 @@ class SaleInput:
 def _fail(errors: dict[str, list[str]]) -> None:
     if errors:
         first = next(iter(errors.values()))[0]
-        raise ValidationFailedError(first, code="invalid", extra=errors)
+        raise ValidationFailedError(first, extra=errors)
 
 
 def customer_get_or_create(*, data: CustomerInput) -> Customer:
@@ -330,14 +331,12 @@ def payment_record(
     if sale.status == SaleStatus.CANCELLED:
         raise SaleCancelledError(f"Sale {sale.number} is cancelled; it takes no payment.")
     if sale.kind == SaleKind.QUOTE:
-        raise DomainError(
-            f"Sale {sale.number} is a quote; make it an invoice before recording a payment.",
-            code="sale_is_quote",
+        raise SaleIsQuoteError(
+            f"Sale {sale.number} is a quote; make it an invoice before recording a payment."
         )
     if sale.amount_refunded:
-        raise DomainError(
-            f"Sale {sale.number} has refunds; record no new payment against it.",
-            code="sale_has_refunds",
+        raise SaleHasRefundsError(
+            f"Sale {sale.number} has refunds; record no new payment against it."
         )
     if sale.amount_paid + amount > sale.total:
         raise PaymentExceedsBalanceError(

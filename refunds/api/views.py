@@ -20,7 +20,7 @@ from backoffice.api.idempotency import (
     request_owner,
     run_idempotent,
 )
-from backoffice.errors import NothingToRefundError
+from backoffice.errors import NothingToRefundError, RefundNotFoundError
 from refunds.models import IdempotencyKey, Refund, Source
 from refunds.services import (
     CancelResult,
@@ -255,9 +255,7 @@ class RefundDetailView(strict.APIView):
         try:
             return ok(render_refund(pk))
         except Refund.DoesNotExist:
-            from backoffice.errors import NotFoundError
-
-            raise NotFoundError(f"No refund with id {pk}.", code="refund_not_found") from None
+            raise RefundNotFoundError(f"No refund with id {pk}.") from None
 
 
 IMPORT_SOURCE = OpenApiParameter(
