@@ -331,31 +331,3 @@ class RefundImport(models.Model):
 
     def __str__(self) -> str:
         return f"Import of {self.count} from {self.source} ({self.outcome})"
-
-
-class IdempotencyKey(models.Model):
-    """A request's Idempotency-Key with a hash of the request and its first response.
-
-    Claimed inside the same transaction as the work it guards: a concurrent request
-    with the same key waits on the row, then replays the stored response.
-    """
-
-    key = models.CharField(max_length=255)
-    # Whose key it is (backoffice.api.idempotency.request_owner): unique per owner.
-    owner = models.CharField(max_length=64, blank=True, default="")
-    request_hash = models.CharField(max_length=64)
-    response_status = models.IntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    refund = models.ForeignKey(
-        Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["owner", "key"],
-                                    name="idempotencykey_unique_per_owner"),
-        ]
-
-    def __str__(self) -> str:
-        return self.key

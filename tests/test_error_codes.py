@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 
 from backoffice import errors
 from backoffice.errors import ERROR_CODES
-from refunds.models import IdempotencyKey, Refund
+from backoffice.models import IdempotencyKey
+from refunds.models import Refund
 from sales.models import Sale
 from tests.api.conftest import (  # noqa: F401 - fixtures
     _api_settings,

@@ -21,7 +21,8 @@ from backoffice.api.idempotency import (
     run_idempotent,
 )
 from backoffice.errors import NothingToRefundError, RefundNotFoundError
-from refunds.models import IdempotencyKey, Refund, Source
+from backoffice.models import IdempotencyKey
+from refunds.models import Refund, Source
 from refunds.services import (
     CancelResult,
     RefundResult,

@@ -33,7 +33,7 @@ _SUPERVISOR = _CLERK + [
     "refunds.view_refundimport",
     "refunds.add_refundimport",
     "refunds.change_customeralert",
-    "refunds.view_idempotencykey",
+    "backoffice.view_idempotencykey",
 ]
 
 ROLES: dict[str, list[str]] = {REFUND_CLERKS: _CLERK, SUPERVISORS: _SUPERVISOR}

@@ -19,6 +19,7 @@ from backoffice.api.idempotency import (
     request_owner,
     run_idempotent,
 )
+from backoffice.models import IdempotencyKey
 from sales.models import Customer, Product, Sale
 from sales.selectors import (
     parse_sale_ident,
@@ -142,7 +143,7 @@ class SaleBalanceView(strict.APIView):
 
         # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
         outcome = run_idempotent(
-            model=apps.get_model("refunds", "IdempotencyKey"), key=request_key(request),
+            model=IdempotencyKey, key=request_key(request),
             owner=request_owner(request),
             fingerprint=request_hash(request, who=request.user.pk), work=work,
         )

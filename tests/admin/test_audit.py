@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from backoffice.models import ApiKey
-from refunds.admin_views import cancel_audit
+from refunds.admin.cancel_page import cancel_audit
 from refunds.models import RefundImport, Source
 from refunds.services import refund_create, sale_cancel
 from sales.models import Payment, Sale

@@ -162,8 +162,8 @@ def test_cancel_reports_the_refund_status_as_it_is_after_settlement(supervisor_c
                                                                      monkeypatch):
     """The service returns its refund before the gateway answers (a worker settles it on
     commit): the summary reads the status from the database, not from that object."""
-    import refunds.admin
-    import refunds.admin_views
+    import refunds.admin.cancel_page
+    import refunds.admin.sales
     from refunds.services import sale_cancel
     from refunds.services.settle import refund_settle
 
@@ -173,8 +173,8 @@ def test_cancel_reports_the_refund_status_as_it_is_after_settlement(supervisor_c
         refund_settle(refund_id=result.refund.pk)  # the worker answers meanwhile
         return result
 
-    monkeypatch.setattr(refunds.admin, "sale_cancel", cancel_then_settle)
-    monkeypatch.setattr(refunds.admin_views, "sale_cancel", cancel_then_settle)
+    monkeypatch.setattr(refunds.admin.sales, "sale_cancel", cancel_then_settle)
+    monkeypatch.setattr(refunds.admin.cancel_page, "sale_cancel", cancel_then_settle)
     listed = sale_factory(lines=[(2, 1500)], gateway="sandbox")
     paged = sale_factory(lines=[(1, 900)], gateway="sandbox")
     response = supervisor_client.post(reverse("admin:sales_sale_changelist"), {

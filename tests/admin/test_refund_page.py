@@ -9,7 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from refunds.admin_views import STALE_FORM
+from refunds.admin.refund_page import STALE_FORM
 from refunds.models import CustomerAlert, Refund
 from refunds.services import refund_create
 from tests.factories import ProductFactory

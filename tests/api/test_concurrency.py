@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections, transaction
 
-from refunds.models import IdempotencyKey, Refund
+from backoffice.models import IdempotencyKey
+from refunds.models import Refund
 from sales.models import SaleLine
 from tests.factories import SaleFactory
 

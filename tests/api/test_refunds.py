@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from refunds.models import CustomerAlert, IdempotencyKey, Refund
+from backoffice.models import IdempotencyKey
+from refunds.models import CustomerAlert, Refund
 from sales.models import Sale
 from tests.factories import ProductFactory, SaleFactory
 

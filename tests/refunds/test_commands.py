@@ -6,7 +6,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from refunds.models import IdempotencyKey, Refund
+from backoffice.models import IdempotencyKey
+from refunds.models import Refund
 from sales.models import Sale
 from tests.factories import SaleFactory
 

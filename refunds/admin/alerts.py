@@ -16,8 +16,8 @@ from sales.admin import CappedCountPaginator, short_datetime
 from sales.models import Sale
 from sales.selectors import sale_lookup
 
-from .models import AlertStatus, CustomerAlert
-from .services.alerts import alerts_mark_sent, alerts_resend
+from ..models import AlertStatus, CustomerAlert
+from ..services.alerts import alerts_mark_sent, alerts_resend
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):

@@ -18,8 +18,8 @@ from backoffice.errors import DomainError
 from backoffice.money import exponent, format_money
 from sales.models import CancelReason, Payment, Sale, SaleLine
 
-from .models import RefundReason, RefundType
-from .services import RefundOptions
+from ..models import RefundReason, RefundType
+from ..services import RefundOptions
 
 FEE_CHOICES = [
     ("", "Default: only when this refund gives back everything that is left"),

@@ -1,5 +1,8 @@
 """seed_demo [--sales N] [--demo-passwords]: realistic demo data and staff logins.
 
+Demo sales with refunds and cancellations: a refunds command (sales never imports
+refunds), though it seeds both apps.
+
 Idempotent: run it twice and nothing is duplicated. `--sales N` tops the bulk sales up
 to N with bulk inserts (amounts computed by the same rules as sale_create).
 
@@ -24,6 +27,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backoffice.money import tax_on
+from refunds.models import CustomerAlert, Refund
+from refunds.services import RefundOptions, refund_create, sale_cancel
 from sales.models import (
     SALE_NUMBER,
     Customer,
@@ -146,8 +151,6 @@ class Command(BaseCommand):
         return list(Customer.objects.filter(email__endswith="@example.com").order_by("pk")[:15])
 
     def demo_sales(self, rng, products, customers) -> None:
-        from refunds.services import RefundOptions, refund_create, sale_cancel
-
         now = timezone.now()
         with transaction.atomic():
             for i in range(1, 41):
@@ -201,8 +204,6 @@ class Command(BaseCommand):
         """Spread the demo over the last 40 days, as a shop's would be: the sale when it was
         made, its payments minutes later, its refunds, alerts and cancel days later (so the
         dashboard's today / week / month and its chart show a real spread)."""
-        from refunds.models import CustomerAlert, Refund
-
         paid_at = sold_at + timedelta(minutes=5)
         later = min(now, sold_at + timedelta(days=rng.randint(1, 12),
                                              hours=rng.randint(0, 8)))
