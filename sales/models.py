@@ -138,6 +138,17 @@ def validate_external_id(value: str | None) -> None:
 
 
 class Sale(models.Model):
+    # Each status's badge colour (backoffice/badges.py); its words are SaleStatus's labels.
+    STATUS_TONES = {
+        SaleStatus.QUOTE: "grey",
+        SaleStatus.UNPAID: "amber",
+        SaleStatus.PARTIALLY_PAID: "amber",
+        SaleStatus.PAID: "green",
+        SaleStatus.PARTIALLY_REFUNDED: "blue",
+        SaleStatus.REFUNDED: "purple",
+        SaleStatus.CANCELLED: "red",
+    }
+
     number = models.CharField(max_length=32, unique=True, null=True, editable=False)
     kind = models.CharField(max_length=16, choices=SaleKind.choices, default=SaleKind.RECEIPT)
     channel = models.CharField(
