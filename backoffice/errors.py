@@ -1,14 +1,53 @@
-"""Domain errors: a machine code that never changes once released, a human sentence,
-and the HTTP status the API answers with. Admin, API and commands all render these."""
+"""Every machine code the product answers, declared once: a code never changes once
+released. Domain errors carry a code, a human sentence and the HTTP status the API answers
+with (admin, API and commands all render these); the codes the API layer itself answers
+(DRF's refusals, the middleware, the dialects) are the named constants below. The README's
+error-code table lists exactly `ERROR_CODES` (tests/test_error_codes.py checks both ways)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# Codes the API layer answers without a domain error -----------------------------------
+INVALID = "invalid"  # a field is missing or malformed (DRF's ValidationError too)
+MALFORMED = "malformed"  # the body is not JSON (DRF's ParseError)
+BAD_REQUEST = "bad_request"  # Django refused the request before any view (backoffice/views.py)
 # A key a request carries that the operation does not understand: refused by name, never
 # ignored (backoffice/api/strict.py; the bulk record parser; the dialects).
 UNKNOWN_FIELD = "unknown_field"
+INVALID_RECORDS = "invalid_records"  # bulk: some records refused, nothing written
+PERMISSION_DENIED = "permission_denied"
+NOT_FOUND = "not_found"
+METHOD_NOT_ALLOWED = "method_not_allowed"
+NOT_ACCEPTABLE = "not_acceptable"
+BATCH_TOO_LARGE = "batch_too_large"  # bulk: more records than one request takes
+PAYLOAD_TOO_LARGE = "payload_too_large"  # backoffice/middleware.py
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+THROTTLED = "throttled"
+SERVER_ERROR = "server_error"
+# A status >= 400 some view answered outside the envelope (the renderer wraps it).
+ERROR = "error"
+# The dialects' own codes for a missing or bad key (the native answer has no code).
+UNAUTHENTICATED = "unauthenticated"  # Nuweb
+AUTHENTICATION_INVALID = "authentication_invalid"  # the orders API
+
+# The status each of those is answered with (ERROR: whatever the view answered).
+API_CODES: dict[str, int] = {
+    INVALID: 400, MALFORMED: 400, BAD_REQUEST: 400, UNKNOWN_FIELD: 400, INVALID_RECORDS: 400,
+    UNAUTHENTICATED: 401, AUTHENTICATION_INVALID: 401, PERMISSION_DENIED: 403,
+    NOT_FOUND: 404, METHOD_NOT_ALLOWED: 405, NOT_ACCEPTABLE: 406, BATCH_TOO_LARGE: 413,
+    PAYLOAD_TOO_LARGE: 413, UNSUPPORTED_MEDIA_TYPE: 415, THROTTLED: 429, SERVER_ERROR: 500,
+    ERROR: 400,
+}
+
+# Codes of Django form and model ValidationErrors: read by the admin's forms, never
+# answered as an API code (the API reports such a field as `invalid`).
+NO_ITEMS = "no_items"  # the refund page was posted with no quantity on any line
+EXTERNAL_ID_LIKE_NUMBER = "external_id_like_number"
+
+# The commands' refusal of a refund the gateway refused (`refund_failed: <reason>`).
+REFUND_FAILED = "refund_failed"
 UNKNOWN_FIELD_MESSAGE = "Unknown field: this endpoint does not take it."
 
 
@@ -44,17 +83,33 @@ class DomainError(Exception):
 
 
 class ValidationFailedError(DomainError):
-    code = "invalid"
+    code = INVALID
     status = 400
 
 
 class NotFoundError(DomainError):
-    code = "not_found"
+    code = NOT_FOUND
     status = 404
 
 
 class SaleNotFoundError(NotFoundError):
     code = "sale_not_found"
+
+
+class RefundNotFoundError(NotFoundError):
+    code = "refund_not_found"
+
+
+class ConnectionNotFoundError(NotFoundError):
+    """The orders API: a connection id that is not the requesting key's own."""
+
+    code = "connection_not_found"
+
+
+class UnknownVersionError(NotFoundError):
+    """Klar: an API version in the path that is malformed or older than the first one."""
+
+    code = "unknown_version"
 
 
 class ConflictError(DomainError):
@@ -109,6 +164,24 @@ class PaymentExceedsBalanceError(DomainError):
     code = "payment_exceeds_balance"
 
 
+class SaleIsQuoteError(DomainError):
+    code = "sale_is_quote"
+
+
+class SaleHasRefundsError(DomainError):
+    code = "sale_has_refunds"
+
+
+class NoCustomerForBalanceError(DomainError):
+    code = "no_customer_for_balance"
+
+
+class RefundNotAwaitingActionError(DomainError):
+    """Settle offline: the refund has no refused part waiting to be given back."""
+
+    code = "refund_not_awaiting_action"
+
+
 class AmbiguousSaleError(ConflictError):
     """A name (id, number or external id) that means more than one sale."""
 
@@ -135,3 +208,19 @@ class ConstraintViolationError(DomainError):
     """A database constraint refused a write the checks let through (a race lost)."""
 
     code = "constraint_violation"
+
+
+def _domain_errors(cls: type[DomainError] = DomainError) -> list[type[DomainError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_domain_errors(sub)]
+    return found
+
+
+# Every code the product answers, with its status: the domain errors declared above (their
+# bases' placeholder code aside) and the API layer's. Computed when this module loads, so
+# a DomainError subclass declared elsewhere cannot add a code behind the table's back.
+ERROR_CODES: dict[str, int] = {
+    **API_CODES,
+    **{cls.code: cls.status for cls in _domain_errors() if cls.code != DomainError.code},
+}

@@ -12,6 +12,7 @@ from django.contrib.admin.views.main import ERROR_FLAG
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 
 from .api.envelope import failure
+from .errors import PAYLOAD_TOO_LARGE
 from .logging import get_log_context, new_request_id, request_id_var, request_log_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -96,5 +97,5 @@ class ApiBodyLimitMiddleware:
             if length > limit:
                 return JsonResponse(failure(
                     413, f"The request body is larger than {limit} bytes; send fewer "
-                    "records per request.", "payload_too_large"), status=413)
+                    "records per request.", PAYLOAD_TOO_LARGE), status=413)
         return self.get_response(request)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from backoffice.api.envelope import failure
+from backoffice.errors import BAD_REQUEST
 
 API_PREFIX = "/api/"
 
@@ -16,7 +17,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse(
             failure(400, "Bad request: the server refused its host or headers.",
-                    "bad_request"),
+                    BAD_REQUEST),
             status=400,
         )
     return defaults.bad_request(request, exception)

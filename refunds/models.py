@@ -49,9 +49,22 @@ class Source(models.TextChoices):
 
 # A cancellation's refund carries the cancel reason; any other refund a refund reason.
 ALL_REASONS = sorted(set(RefundReason.values) | set(CancelReason.values))
+# A reason's words, wherever staff read it: the TextChoices labels, nowhere else.
+REASON_LABELS = {**dict(CancelReason.choices), **dict(RefundReason.choices)}
+
+
+def reason_label(code: str) -> str:
+    """A refund's (or a cancellation's) reason as staff read it: "Damaged", not `damaged`."""
+    return REASON_LABELS.get(code, code)
 
 
 class Refund(models.Model):
+    # Each status's badge colour (backoffice/badges.py); its words are RefundStatus's labels.
+    STATUS_TONES = {
+        RefundStatus.SUCCEEDED: "green", RefundStatus.PENDING: "amber",
+        RefundStatus.FAILED: "red",
+    }
+
     sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="refunds")
     type = models.CharField(max_length=16, choices=RefundType.choices, default=RefundType.REFUND)
     status = models.CharField(
@@ -163,6 +176,10 @@ class Refund(models.Model):
         # "Refund #13 of S-000008". Reads the sale: lists and inlines select_related it.
         return f"Refund #{self.pk} of {self.sale}"
 
+    def get_reason_display(self) -> str:
+        """The reason's label (a cancellation's refund carries a CancelReason)."""
+        return reason_label(self.reason)
+
 
 class RefundLine(models.Model):
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
@@ -266,6 +283,12 @@ class AlertStatus(models.TextChoices):
 
 class CustomerAlert(models.Model):
     """Outbox row, written in the same transaction as the refund or cancel."""
+
+    # Each status's badge colour (backoffice/badges.py); its words are AlertStatus's labels.
+    STATUS_TONES = {
+        AlertStatus.PENDING: "amber", AlertStatus.SENDING: "amber", AlertStatus.SENT: "green",
+        AlertStatus.FAILED: "red", AlertStatus.UNKNOWN: "red", AlertStatus.CANCELLED: "grey",
+    }
 
     sale = models.ForeignKey(Sale, on_delete=models.CASCADE, related_name="alerts")
     refund = models.ForeignKey(

@@ -15,9 +15,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from backoffice.money import exponent, format_money
-from sales.models import Sale, SaleStatus
+from sales.models import CancelReason, Sale, SaleStatus
 
-from .models import ALL_REASONS, Refund, RefundReason, RefundStatus
+from .models import ALL_REASONS, Refund, RefundReason, RefundStatus, reason_label
 
 WINDOW_DAYS = 30
 
@@ -59,16 +59,11 @@ def _period(label: str, since: datetime) -> PeriodFigures:
     )
 
 
-_REASON_LABELS = dict(RefundReason.choices)
-
-
-def _reason_label(code: str) -> str:
-    from sales.models import CancelReason
-
-    labels = {**dict(CancelReason.choices), **_REASON_LABELS}
-    if code in dict(CancelReason.choices) and code not in _REASON_LABELS:
-        return f"Cancelled: {labels[code]}"
-    return labels.get(code, code)
+def _dashboard_reason(code: str) -> str:
+    """A reason among the dashboard's top ones: a cancellation's says so."""
+    if code not in RefundReason.values and code in CancelReason.values:
+        return f"Cancelled: {reason_label(code)}"
+    return reason_label(code)
 
 
 def refund_dashboard(*, now: datetime | None = None) -> Dashboard:
@@ -97,7 +92,7 @@ def refund_dashboard(*, now: datetime | None = None) -> Dashboard:
         _given_back().filter(created_at__gte=window_start, reason__in=ALL_REASONS)
         .values("reason").annotate(n=Count("id")).order_by("-n", "reason")[:5]
     )
-    top_reasons = [(_reason_label(r["reason"]), r["n"]) for r in reasons]
+    top_reasons = [(_dashboard_reason(r["reason"]), r["n"]) for r in reasons]
 
     window = _given_back().filter(created_at__gte=window_start)
     main = (

@@ -19,12 +19,12 @@ from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Va
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.functional import cached_property
-from django.utils.html import format_html
 
 from backoffice.admin import ReadOnlyAdminMixin  # ledger rows: no add, change, delete
+from backoffice.badges import badge
 from backoffice.money import format_money
 
-from .models import Customer, Order, Payment, Product, Sale, SaleChannel, SaleLine, SaleStatus
+from .models import Customer, Order, Payment, Product, Sale, SaleChannel, SaleLine
 from .selectors import sale_lookup
 
 # A name that matches more customers than this is too vague to search sales by.
@@ -69,22 +69,6 @@ class CappedCountPaginator(Paginator):
         if not row or row[0] is None or row[0] < self.CAP:
             return None  # Never analysed, or small: an exact count is cheap.
         return int(row[0])
-
-
-STATUS_COLOURS: dict[str, str] = {
-    SaleStatus.QUOTE: "grey",
-    SaleStatus.UNPAID: "amber",
-    SaleStatus.PARTIALLY_PAID: "amber",
-    SaleStatus.PAID: "green",
-    SaleStatus.PARTIALLY_REFUNDED: "blue",
-    SaleStatus.REFUNDED: "purple",
-    SaleStatus.CANCELLED: "red",
-}
-
-
-def status_badge(value: str, label: str) -> str:
-    colour = STATUS_COLOURS.get(value, "grey")
-    return format_html('<span class="bo-badge bo-badge-{}">{}</span>', colour, label)
 
 
 # Lists show dates short: "1 Dec 2026 19:03" (the page itself shows them long). The date
@@ -293,7 +277,7 @@ class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
+        return badge(obj)
 
     @admin.display(description="subtotal")
     def subtotal_display(self, obj):

@@ -74,7 +74,7 @@ def raise_validation_errors(errors: dict[str, list[str]]) -> None:
     """A ValidationFailedError naming every field path in errors (none: nothing)."""
     if errors:
         first = next(iter(errors.values()))[0]
-        raise ValidationFailedError(first, code="invalid", extra=errors)
+        raise ValidationFailedError(first, extra=errors)
 
 
 def payment_input_validate(pay: PaymentInput, *, path: str) -> None:

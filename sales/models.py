@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Concat, LPad
 
+from backoffice.errors import EXTERNAL_ID_LIKE_NUMBER
+
 
 def _choices_check(name: str, field: str, choices: type[models.TextChoices]):
     return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
@@ -132,10 +134,21 @@ def external_id_problem(value: str | None) -> str | None:
 
 def validate_external_id(value: str | None) -> None:
     if problem := external_id_problem(value):
-        raise ValidationError(problem, code="external_id_like_number")
+        raise ValidationError(problem, code=EXTERNAL_ID_LIKE_NUMBER)
 
 
 class Sale(models.Model):
+    # Each status's badge colour (backoffice/badges.py); its words are SaleStatus's labels.
+    STATUS_TONES = {
+        SaleStatus.QUOTE: "grey",
+        SaleStatus.UNPAID: "amber",
+        SaleStatus.PARTIALLY_PAID: "amber",
+        SaleStatus.PAID: "green",
+        SaleStatus.PARTIALLY_REFUNDED: "blue",
+        SaleStatus.REFUNDED: "purple",
+        SaleStatus.CANCELLED: "red",
+    }
+
     number = models.CharField(max_length=32, unique=True, null=True, editable=False)
     kind = models.CharField(max_length=16, choices=SaleKind.choices, default=SaleKind.RECEIPT)
     channel = models.CharField(

@@ -8,7 +8,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backoffice.errors import DomainError, PaymentExceedsBalanceError, SaleCancelledError
+from backoffice.errors import (
+    PaymentExceedsBalanceError,
+    SaleCancelledError,
+    SaleHasRefundsError,
+    SaleIsQuoteError,
+)
 
 from .inputs import PaymentInput, payment_input_validate
 from .models import Payment, Sale, SaleKind, SaleStatus
@@ -34,14 +39,12 @@ def payment_record(
     if sale.status == SaleStatus.CANCELLED:
         raise SaleCancelledError(f"Sale {sale.number} is cancelled; it takes no payment.")
     if sale.kind == SaleKind.QUOTE:
-        raise DomainError(
-            f"Sale {sale.number} is a quote; make it an invoice before recording a payment.",
-            code="sale_is_quote",
+        raise SaleIsQuoteError(
+            f"Sale {sale.number} is a quote; make it an invoice before recording a payment."
         )
     if sale.amount_refunded:
-        raise DomainError(
-            f"Sale {sale.number} has refunds; record no new payment against it.",
-            code="sale_has_refunds",
+        raise SaleHasRefundsError(
+            f"Sale {sale.number} has refunds; record no new payment against it."
         )
     if sale.amount_paid + amount > sale.total:
         raise PaymentExceedsBalanceError(

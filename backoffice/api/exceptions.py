@@ -12,7 +12,19 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from backoffice.errors import DomainError
+from backoffice.errors import (
+    ERROR,
+    INVALID,
+    MALFORMED,
+    METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    SERVER_ERROR,
+    THROTTLED,
+    UNSUPPORTED_MEDIA_TYPE,
+    DomainError,
+)
 
 from .envelope import domain_error_body, failure
 from .strict import (
@@ -28,13 +40,13 @@ logger = logging.getLogger("backoffice.api")
 AUTH_INVALID = "Authentication invalid"
 
 _CODES = {
-    exceptions.ParseError: "malformed",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "throttled",
+    exceptions.ParseError: MALFORMED,
+    exceptions.PermissionDenied: PERMISSION_DENIED,
+    exceptions.NotFound: NOT_FOUND,
+    exceptions.MethodNotAllowed: METHOD_NOT_ALLOWED,
+    exceptions.NotAcceptable: NOT_ACCEPTABLE,
+    exceptions.UnsupportedMediaType: UNSUPPORTED_MEDIA_TYPE,
+    exceptions.Throttled: THROTTLED,
 }
 
 
@@ -75,20 +87,20 @@ def envelope_exception_handler(exc, context):
                 return response
             first_path, first = next(iter(errors.items()), ("", ["Invalid request."]))
             message = f"{first_path}: {first[0]}" if first_path else first[0]
-            response.data = failure(400, message, "invalid", errors)
+            response.data = failure(400, message, INVALID, errors)
         else:
             code = _CODES.get(type(exc)) or next(
                 (c for cls, c in _CODES.items() if isinstance(exc, cls)), None
-            ) or str(getattr(exc, "default_code", "error"))
+            ) or ERROR
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-                code = "permission_denied"  # session without CSRF etc. answered 403
+                code = PERMISSION_DENIED  # session without CSRF etc. answered 403
             response.data = failure(status, str(exc.detail), code)
         return response
 
     logger.exception("Unhandled error in API view %s", context.get("view"))
     set_rollback()
     response = Response(
-        failure(500, "Internal server error; it has been logged.", "server_error"), status=500
+        failure(500, "Internal server error; it has been logged.", SERVER_ERROR), status=500
     )
     # Logged just above, with its traceback: django.request's "Internal Server Error"
     # line (django.utils.log.log_response) would be the same error a second time.

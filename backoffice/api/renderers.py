@@ -4,6 +4,8 @@ import json
 
 from rest_framework.renderers import JSONRenderer
 
+from backoffice.errors import ERROR
+
 from .envelope import Envelope, RawJSON, success
 
 
@@ -17,7 +19,7 @@ class EnvelopeRenderer(JSONRenderer):
             if status < 400:
                 data = success(data, getattr(response, "message", "ok"), status)
             else:
-                data = {"status": status, "error": "Request failed", "code": "error",
+                data = {"status": status, "error": "Request failed", "code": ERROR,
                         "errors": {}, "detail": data}
         if isinstance(data, Envelope) and isinstance(data.get("data"), RawJSON):
             head = {k: v for k, v in data.items() if k != "data"}

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from backoffice.badges import badge
 from sales.admin import CappedCountPaginator, short_datetime
 from sales.models import Sale
 from sales.selectors import sale_lookup
@@ -34,13 +35,6 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
                 | (Q(status=AlertStatus.PENDING) & ~Q(last_error=""))
             )
         return queryset
-
-
-_STATUS_COLOURS = {
-    AlertStatus.PENDING: "#b36b00", AlertStatus.SENT: "#2e7d32",
-    AlertStatus.FAILED: "#c62828", AlertStatus.CANCELLED: "#777",
-    AlertStatus.SENDING: "#b36b00", AlertStatus.UNKNOWN: "#c62828",
-}
 
 
 @admin.register(CustomerAlert)
@@ -97,8 +91,7 @@ class CustomerAlertAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
-        return format_html('<strong style="color:{}">{}</strong>',
-                           _STATUS_COLOURS.get(obj.status, "#222"), obj.get_status_display())
+        return badge(obj)
 
     @admin.display(description="last error")
     def error(self, obj):

@@ -14,7 +14,7 @@ from sales.models import Sale
 from ..models import Refund, RefundStatus, Source
 from ..services import sale_cancel, sale_cancel_preview
 from .forms import CancelForm
-from .pages import CANCEL_PERMISSION, REASON_LABELS, page_context, sale_change_url, sale_or_404
+from .pages import CANCEL_PERMISSION, page_context, sale_change_url, sale_or_404
 
 
 def cancel_view(model_admin, request, object_id):
@@ -74,7 +74,7 @@ def cancel_audit(sale: Sale) -> str:
         head += f" through the {DOOR_WORDS.get(sale.cancel_source, sale.cancel_source)}"
     details = []
     if sale.cancel_reason:
-        details.append(f"reason {REASON_LABELS.get(sale.cancel_reason, sale.cancel_reason)}")
+        details.append(f"reason {sale.get_cancel_reason_display()}")
     if sale.cancel_restock is not None:
         details.append("units restocked" if sale.cancel_restock else "units not restocked")
     if sale.cancel_alert is not None:

@@ -12,7 +12,6 @@ from backoffice.money import format_money
 from sales.selectors import SALE_ID_PATTERN
 
 from ..models import Refund, RefundLine, RefundPayment
-from .pages import REASON_LABELS
 
 
 def credit_note_view(model_admin, request, object_id):
@@ -60,7 +59,6 @@ def credit_note_view(model_admin, request, object_id):
         "total": money(refund.total),
         "is_balance": refund.type == "balance_refund",
         "number": f"CN-{refund.pk:06d}",
-        "reason_label": REASON_LABELS.get(refund.reason, refund.reason),
     }
     return TemplateResponse(request, "admin/refunds/refund/credit_note.html", context)
 

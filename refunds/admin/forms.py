@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from django import forms
 
+from backoffice import errors
 from backoffice.errors import DomainError
 from backoffice.money import exponent, format_money
 from sales.models import CancelReason, Payment, Sale, SaleLine
@@ -165,7 +166,7 @@ class RefundForm(DomainErrorFormMixin, forms.Form):
                 items[line.pk] = qty
         data["items"] = items
         if not items and not self.errors:
-            raise forms.ValidationError(NO_ITEMS, code="no_items")
+            raise forms.ValidationError(NO_ITEMS, code=errors.NO_ITEMS)
         splits = {}
         for payment, name in self.payment_rows:
             text = (data.get(name) or "").strip()
@@ -228,7 +229,7 @@ class RefundForm(DomainErrorFormMixin, forms.Form):
 
     @property
     def only_no_items(self) -> bool:
-        return [e.code for e in self.non_field_errors().as_data()] == ["no_items"] and all(
+        return [e.code for e in self.non_field_errors().as_data()] == [errors.NO_ITEMS] and all(
             name == "__all__" for name in self.errors
         )
 

@@ -15,8 +15,9 @@ from backoffice.errors import DomainError
 from sales.models import Sale
 from sales.selectors import sale_resolve_many
 
+from ..models import reason_label
 from .forms import ImportUploadForm
-from .pages import REASON_LABELS, REFUND_PERMISSION, page_context
+from .pages import REFUND_PERMISSION, page_context
 
 _FIELD_WORDS = {
     "id": "record id", "sale_id": "sale", "order_id": "order", "line_items": "line items",
@@ -89,7 +90,7 @@ def _report(records, error: DomainError | None) -> list[dict]:
                          if isinstance(it, dict) and isinstance(it.get("quantity"), int))
             if isinstance(items, list) else "—",
             "withdraw": isinstance(items, list) and not items,
-            "reason": REASON_LABELS.get(raw.get("reason", ""), raw.get("reason", "")),
+            "reason": reason_label(raw.get("reason", "")),
             "errors": [f"{field_in_words(field).capitalize()}: {msg}" if field != "record"
                        else msg
                        for field, msgs in problems.get(i, {}).items() for msg in msgs],

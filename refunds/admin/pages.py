@@ -16,12 +16,9 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from sales.models import CancelReason, Sale
-
-from ..models import RefundReason
+from sales.models import Sale
 
 REFUND_PERMISSION = "refunds.add_refund"
-REASON_LABELS = {**dict(CancelReason.choices), **dict(RefundReason.choices)}
 CANCEL_PERMISSION = "sales.cancel_sale"
 
 

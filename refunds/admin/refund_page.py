@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backoffice.errors import DomainError
+from backoffice.errors import DomainError, StaleRefundStateError
 from backoffice.money import format_money
 
 from ..services import refund_create, refund_preview
@@ -44,7 +44,7 @@ def refund_view(model_admin, request, object_id):
                     **form.service_kwargs(), actor=request.user, source="admin"
                 )
             except DomainError as error:
-                if error.code == "stale_refund_state":
+                if isinstance(error, StaleRefundStateError):
                     # Not a dead end: the same entries again, against the sale as it is
                     # now, so that a second confirm refunds (or is refused on its merits).
                     stale_from = form.cleaned_data["expected_refunded_amount"]

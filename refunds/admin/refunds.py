@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from backoffice.badges import badge
 from backoffice.errors import DomainError
 from backoffice.models import IdempotencyKey
 from backoffice.money import format_money
@@ -22,7 +23,7 @@ from ..models import Refund, RefundImport, RefundLine, RefundPayment, RefundReas
 from ..services.settle import refund_needs_attention_q, refund_settle_offline
 from .credit_note import credit_note_view
 from .import_page import import_view
-from .pages import REASON_LABELS, REFUND_PERMISSION, refusable
+from .pages import REFUND_PERMISSION, refusable
 
 
 class ReasonFilter(admin.SimpleListFilter):
@@ -292,16 +293,11 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
-        if getattr(obj, "needs_attention", False):
-            return format_html('<span class="bo-badge bo-badge-red">{}</span>',
-                               "Needs attention")
-        colour = {"succeeded": "green", "pending": "amber", "failed": "red"}.get(obj.status)
-        return format_html('<span class="bo-badge bo-badge-{}">{}</span>', colour,
-                           obj.get_status_display())
+        return badge(obj)
 
     @admin.display(description="reason", ordering="reason")
     def reason_display(self, obj):
-        return REASON_LABELS.get(obj.reason, obj.reason)
+        return obj.get_reason_display()
 
     @admin.display(description="credit note")
     def credit_note(self, obj):

@@ -24,7 +24,7 @@ from ..models import CustomerAlert, Refund
 from ..services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
 from .cancel_page import cancel_audit, cancel_summary, cancel_view
 from .forms import BulkRefundForm, CancelForm
-from .pages import CANCEL_PERMISSION, REASON_LABELS, REFUND_PERMISSION, refusable
+from .pages import CANCEL_PERMISSION, REFUND_PERMISSION, refusable
 from .refund_page import refund_preview_view, refund_view
 
 # A list action's confirmation page previews every sale: keep a selection human-sized.
@@ -85,7 +85,7 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     @admin.display(description="reason")
     def reason_display(self, obj):
-        return REASON_LABELS.get(obj.reason, obj.reason)
+        return obj.get_reason_display()
 
     @admin.display(description="credit note")
     def credit_note(self, obj):

@@ -20,7 +20,7 @@ from backoffice.api.idempotency import (
     request_owner,
     run_idempotent,
 )
-from backoffice.errors import NothingToRefundError
+from backoffice.errors import NothingToRefundError, RefundNotFoundError
 from backoffice.models import IdempotencyKey
 from refunds.models import Refund, Source
 from refunds.services import (
@@ -256,9 +256,7 @@ class RefundDetailView(strict.APIView):
         try:
             return ok(render_refund(pk))
         except Refund.DoesNotExist:
-            from backoffice.errors import NotFoundError
-
-            raise NotFoundError(f"No refund with id {pk}.", code="refund_not_found") from None
+            raise RefundNotFoundError(f"No refund with id {pk}.") from None
 
 
 IMPORT_SOURCE = OpenApiParameter(

@@ -28,7 +28,7 @@ from rest_framework.renderers import JSONRenderer
 from backoffice.api import strict
 from backoffice.api.fields import IdOrExternalIdField, MoneyField, YesNoBooleanField
 from backoffice.api.idempotency import Outcome
-from backoffice.errors import UnknownPaymentError
+from backoffice.errors import ERROR, UNAUTHENTICATED, UnknownPaymentError
 from backoffice.money import currency_symbol, largest_remainder
 from refunds.api.views import api_refund_create, api_sale_cancel, idempotent, respond
 from refunds.models import RefundType
@@ -188,7 +188,7 @@ class NuwebView(DialectView):
         errors: dict[str, list] = {}
         for key, messages in (envelope.get("errors") or {}).items():
             errors.setdefault(self.nuweb_path(key), []).extend(messages)
-        code = envelope.get("code") or ("unauthenticated" if status == 401 else "error")
+        code = envelope.get("code") or (UNAUTHENTICATED if status == 401 else ERROR)
         return {"message": envelope["error"], "code": code, "errors": errors}
 
     def nuweb_path(self, key: str) -> str:

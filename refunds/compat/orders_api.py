@@ -25,7 +25,7 @@ from backoffice.api import strict
 from backoffice.api.auth import request_api_key
 from backoffice.api.fields import IdField
 from backoffice.api.idempotency import Outcome
-from backoffice.errors import UNKNOWN_FIELD, NotFoundError
+from backoffice.errors import AUTHENTICATION_INVALID, ERROR, UNKNOWN_FIELD, ConnectionNotFoundError
 from backoffice.parsing import INT_MAX
 from refunds.api.urls import both
 from refunds.api.views import api_refund_create, idempotent
@@ -194,8 +194,8 @@ class OrdersApiRefundView(PlainDialectView):
         message = (f"{', '.join(money)}: {MONEY_MESSAGE} Nothing was done." if money
                    else _FIELD.sub(lambda m: FIELD_NAMES[m[1]], envelope["error"]))
         return {"status": status, "error": STATUS_NAMES.get(status, "Error"),
-                "code": envelope.get("code") or ("authentication_invalid" if status == 401
-                                                 else "error"),
+                "code": envelope.get("code") or (AUTHENTICATION_INVALID if status == 401
+                                                 else ERROR),
                 "message": message, "errors": errors}
 
     @extend_schema(
@@ -229,10 +229,9 @@ def connection_of(request, connection_id: str) -> uuid.UUID:
     except ValueError:
         wanted = None
     if api_key is None or wanted != api_key.connection_id:
-        raise NotFoundError(
+        raise ConnectionNotFoundError(
             f"No connection {connection_id!r} for this API key: use the connection id "
             "printed by create_api_key (or shown on the key's admin page).",
-            code="connection_not_found",
         )
     return wanted
 

@@ -26,7 +26,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from backoffice.errors import UNKNOWN_FIELD, DomainError, unknown_keys
+from backoffice.errors import (
+    BATCH_TOO_LARGE,
+    INVALID_RECORDS,
+    UNKNOWN_FIELD,
+    DomainError,
+    unknown_keys,
+)
 from backoffice.errors import UNKNOWN_FIELD_MESSAGE as UNKNOWN_MESSAGE
 from backoffice.parsing import ID_MAX, INT_MAX, YES_NO_INVALID, is_id, parse_yes_no
 from sales.models import Payment, Sale, SaleLine
@@ -51,14 +57,14 @@ DEFAULT_IMPORT_SOURCE = "bulk"
 
 
 class BatchTooLargeError(DomainError):
-    code = "batch_too_large"
+    code = BATCH_TOO_LARGE
     status = 413
 
 
 class BulkRecordsInvalidError(DomainError):
     """Some records were refused; nothing was written. `records` lists them."""
 
-    code = "invalid_records"
+    code = INVALID_RECORDS
     status = 400
 
     def __init__(self, message: str, *, extra: dict, records: list[dict],

@@ -22,6 +22,7 @@ from backoffice.errors import (
     ConstraintViolationError,
     DomainError,
     IdempotencyKeyReusedError,
+    NoCustomerForBalanceError,
     NothingToRefundError,
     RefundExceedsPaidError,
     RefundQuantityExceededError,
@@ -301,9 +302,8 @@ def _plan(
         )
     _check_refundable(sale, expected_refunded_amount)
     if options.type == RefundType.BALANCE_REFUND and sale.customer_id is None:
-        raise DomainError(
-            f"Sale {sale.number} has no customer whose store balance could be credited.",
-            code="no_customer_for_balance",
+        raise NoCustomerForBalanceError(
+            f"Sale {sale.number} has no customer whose store balance could be credited."
         )
 
     planned = _plan_lines(locked, _normalise_items(items))

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from backoffice.errors import DomainError
+from backoffice.errors import RefundNotAwaitingActionError
 from backoffice.money import format_money
 from sales.models import Customer, Sale
 from sales.selectors import sale_lock
@@ -249,9 +249,9 @@ def refund_settle_offline(*, refund_id: int, actor=None, note: str = "") -> Refu
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         refused = list(refund.allocations.filter(status=AllocationStatus.FAILED))
         if not Refund.objects.filter(refund_needs_attention_q(), pk=refund.pk).exists():
-            raise DomainError(
+            raise RefundNotAwaitingActionError(
                 f"Refund #{refund.pk} of sale {locked.sale.number} has no refused part "
-                "waiting to be given back.", code="refund_not_awaiting_action",
+                "waiting to be given back.",
             )
         who = getattr(actor, "get_username", lambda: "")() or "staff"
         RefundPayment.objects.filter(pk__in=[a.pk for a in refused]).update(

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from backoffice.api import strict
 from backoffice.api.auth import request_api_key
-from backoffice.errors import NotFoundError
+from backoffice.errors import UnknownVersionError
 from refunds.services import (
     refunds_bulk_import,
     refunds_bulk_validate,
@@ -91,9 +91,8 @@ class KlarView(PlainDialectView):
     def check_version(self, version: str) -> None:
         match = VERSION.fullmatch(version)
         if match is None or (int(match[2]), int(match[1])) < FIRST_VERSION:
-            raise NotFoundError(
-                f"Unknown API version {version!r}: use MM.YYYY, 12.2022 or later.",
-                code="unknown_version")
+            raise UnknownVersionError(
+                f"Unknown API version {version!r}: use MM.YYYY, 12.2022 or later.")
 
 
 class KlarValidateView(KlarView):

@@ -6,7 +6,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.errors import DomainError
+from backoffice.errors import REFUND_FAILED, DomainError
 from refunds.models import Source
 from refunds.services import sale_cancel, sale_cancel_preview
 from sales.models import CancelReason
@@ -66,5 +66,5 @@ class Command(BaseCommand):
         self.stdout.write(f"cancelled: {result.sale.number} refund {refund.pk} "
                           f"total {refund.total} status {refund.status}")
         if refund.status == "failed":
-            raise CommandError(f"refund_failed: {refund.failure_reason} "
+            raise CommandError(f"{REFUND_FAILED}: {refund.failure_reason} "
                                f"(sale {result.sale.number} is not cancelled)")

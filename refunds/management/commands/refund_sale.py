@@ -10,7 +10,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.errors import DomainError
+from backoffice.errors import REFUND_FAILED, DomainError
 from refunds.models import RefundReason, RefundType, Source
 from refunds.services import RefundOptions, refund_create, refund_preview
 
@@ -90,4 +90,4 @@ class Command(BaseCommand):
         verb = "replayed" if result.replayed else "refunded"
         self.stdout.write(f"{verb}: refund {refund.pk} total {refund.total} status {refund.status}")
         if refund.status == "failed":
-            raise CommandError(f"refund_failed: {refund.failure_reason}")
+            raise CommandError(f"{REFUND_FAILED}: {refund.failure_reason}")
