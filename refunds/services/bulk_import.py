@@ -6,9 +6,11 @@ sent again replaces the earlier refund — the earlier one is withdrawn and its 
 given back, a new refund row written, in the same transaction, so the counters move by
 the difference — and an empty `line_items` withdraws it. All or nothing.
 
-The amounts are computed by the same `_plan` as every other refund, against the locked
-rows kept in memory; the writes are batched, so the number of queries does not grow
-with the number of records.
+The amounts are computed by the same `plan_refund` as every other refund, against the
+locked rows kept in memory; what each record moves is its ledger effect (a replaced
+record: the new one's, less the earlier one's), applied in memory as it goes so the next
+record sees it, and all of it written at the end by `ledger_write`; the writes are
+batched, so the number of queries does not grow with the number of records.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db import IntegrityError, transaction
+from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -31,7 +33,6 @@ from backoffice.errors import UNKNOWN_FIELD, DomainError, unknown_keys
 from backoffice.errors import UNKNOWN_FIELD_MESSAGE as UNKNOWN_MESSAGE
 from sales.models import Payment, Sale, SaleLine
 from sales.selectors import LockedSale, sale_resolve_many
-from sales.services import stock_move
 
 from ..models import (
     AllocationStatus,
@@ -45,7 +46,16 @@ from ..models import (
     RefundType,
     Source,
 )
-from .refund import RefundOptions, _case, _integrity_error, _plan, refund_row
+from .ledger import (
+    Effect,
+    effect_of_plan,
+    effect_of_refund,
+    ledger_write,
+    rows_of_plan,
+    sum_effects,
+)
+from .plan import RefundOptions, plan_refund
+from .refund import refund_row, refusal_for
 
 DEFAULT_IMPORT_SOURCE = "bulk"
 
@@ -266,11 +276,6 @@ def _lock(sale_ids: set[int]) -> dict[int, LockedSale]:
     return locked
 
 
-_SALE_COUNTERS = ("amount_refunded", "refunded_units", "refunded_processing_fee",
-                  "refunded_reseller_fee", "refunded_shipping_fee")
-_LINE_COUNTERS = ("refunded_quantity", "refunded_amount", "refunded_tax")
-
-
 def _same(old: Refund, record: BulkRecord, sale_id: int) -> bool:
     return (
         old.withdrawn_at is None
@@ -328,14 +333,7 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
     sale_ids = {sale_of[r.sale_ident] for r in parsed if r.sale_ident in sale_of}
     sale_ids |= {r.sale_id for r in existing.values() if r.withdrawn_at is None}
     locked = _lock(sale_ids)
-    lines_by_id = {ln.pk: ln for ls in locked.values() for ln in ls.lines}
-    payments_by_id = {p.pk: p for ls in locked.values() for p in ls.payments}
-    before_lines = {pk: tuple(getattr(ln, f) for f in _LINE_COUNTERS)
-                    for pk, ln in lines_by_id.items()}
-    before_pays = {pk: p.refunded_amount for pk, p in payments_by_id.items()}
-    before_sales = {pk: tuple(getattr(ls.sale, f) for f in _SALE_COUNTERS)
-                    for pk, ls in locked.items()}
-    stock: dict[int, int] = defaultdict(int)
+    effects: list[Effect] = []  # what the batch moves, record by record
     now = timezone.now()
     to_detach: list[int] = []   # earlier rows replaced: external id freed, withdrawn
     to_withdraw: list[int] = []  # earlier rows withdrawn, id kept
@@ -362,8 +360,10 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
         if not record.line_items and live is None:
             result.unchanged += 1  # nothing to withdraw
             continue
-        if live is not None:
-            _reverse(live, locked[live.sale_id], lines_by_id, payments_by_id, stock)
+        if live is not None:  # given back first (in memory): the new one replaces it
+            back = effect_of_refund(live, locked[live.sale_id]).reversed()
+            back.apply([locked[live.sale_id]])
+            effects.append(back)
         if not record.line_items:
             assert live is not None  # an empty record with nothing live was skipped
             to_withdraw.append(live.pk)
@@ -375,12 +375,14 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
             returned_at=record.refunded_at,
         )
         try:
-            plan = _plan(locked[sale_id], items=record.line_items, options=options,
-                         splits=None, expected_refunded_amount=None)
+            plan = plan_refund(locked[sale_id], items=record.line_items, options=options,
+                               splits=None, expected_refunded_amount=None)
         except DomainError as exc:
             errors.update(_remap(exc, record))
             continue
-        _apply(plan, stock)
+        effect = effect_of_plan(plan)
+        effect.apply([rows_of_plan(plan)])  # the next record sees it
+        effects.append(effect)
         refund = refund_row(plan, refund_type=RefundType.REFUND, actor=actor,
                             source=Source.IMPORT, external_id=record.id,
                             import_source=import_source, now=now, api_key=api_key)
@@ -423,117 +425,8 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
             batch_size=1000,
         )
         result.refund_ids = [r.pk for r, _ in new_refunds]
-    _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
-                    before_sales, now)
-    stock_move({pk: q for pk, q in stock.items() if q}, +1)
+    ledger_write(sum_effects(effects), {pk: ls.sale for pk, ls in locked.items()})
     return result
-
-
-def _reverse(old: Refund, locked: LockedSale, lines_by_id, payments_by_id, stock) -> None:
-    """Give back, in memory, what an earlier imported refund took."""
-    sale = locked.sale
-    for rl in old.lines.all():
-        line = lines_by_id[rl.sale_line_id]
-        line.refunded_quantity -= rl.quantity
-        line.refunded_amount -= rl.amount
-        line.refunded_tax -= rl.tax_amount
-        if old.restock and line.product_id:
-            stock[line.product_id] -= rl.quantity
-    for alloc in old.allocations.all():
-        payments_by_id[alloc.payment_id].refunded_amount -= alloc.amount
-    sale.amount_refunded -= old.total
-    sale.refunded_units -= old.units
-    sale.refunded_processing_fee -= old.processing_fee
-    sale.refunded_reseller_fee -= old.reseller_fee
-    sale.refunded_shipping_fee -= old.shipping_fee
-    sale.status = sale.compute_status()
-
-
-def _apply(plan, stock) -> None:
-    """Move, in memory, the counters a planned refund takes (the next record sees them)."""
-    sale = plan.sale
-    for pl in plan.lines:
-        pl.line.refunded_quantity += pl.quantity
-        pl.line.refunded_amount += pl.amount
-        pl.line.refunded_tax += pl.tax_amount
-        if plan.options.restock and pl.line.product_id:
-            stock[pl.line.product_id] += pl.quantity
-    for a in plan.allocations:
-        a.payment.refunded_amount += a.amount
-    sale.amount_refunded += plan.total
-    sale.refunded_units += plan.units
-    sale.refunded_processing_fee += plan.processing_fee
-    sale.refunded_reseller_fee += plan.reseller_fee
-    sale.refunded_shipping_fee += plan.shipping_fee
-    sale.status = sale.compute_status()
-
-
-def _add_by_pk(model, fields, deltas, *, status=None, now=None) -> None:
-    """`f = f + delta` for many rows in one UPDATE (and `status`, `updated_at` if given).
-
-    PostgreSQL: joined to unnest() arrays, so the cost grows linearly with the rows; a
-    CASE per field costs rows x branches (9 s of a 1,000-record import, bench/RESULTS.md).
-    """
-    ids = list(deltas)
-    if connection.vendor != "postgresql":
-        updates: dict[str, Any] = {
-            f: F(f) + _case({pk: d[i] for pk, d in deltas.items()})
-            for i, f in enumerate(fields)
-        }
-        if status is not None:
-            updates["status"] = Case(
-                *[When(pk=pk, then=Value(status[pk])) for pk in ids], default=F("status")
-            )
-        if now is not None:
-            updates["updated_at"] = now
-        model.objects.filter(pk__in=ids).update(**updates)
-        return
-    qn = connection.ops.quote_name
-    sets = [f"{qn(f)} = t.{qn(f)} + d.c{i}" for i, f in enumerate(fields)]
-    params: list[Any] = []
-    if now is not None:
-        sets.append(f"{qn('updated_at')} = %s")
-        params.append(now)
-    arrays = ["%s::bigint[]"] * (len(fields) + 1)
-    params += [ids, *([d[i] for d in deltas.values()] for i in range(len(fields)))]
-    names = ["id", *(f"c{i}" for i in range(len(fields)))]
-    if status is not None:
-        sets.append(f"{qn('status')} = d.s")
-        arrays.append("%s::text[]")
-        params.append([status[pk] for pk in ids])
-        names.append("s")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(model._meta.db_table)} AS t SET {', '.join(sets)} "
-            f"FROM unnest({', '.join(arrays)}) AS d ({', '.join(names)}) WHERE t.id = d.id",
-            params,
-        )
-
-
-def _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
-                    before_sales, now) -> None:
-    line_delta = {
-        pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
-                                                      strict=True))
-        for pk, ln in lines_by_id.items()
-    }
-    line_delta = {pk: d for pk, d in line_delta.items() if any(d)}
-    if line_delta:
-        _add_by_pk(SaleLine, _LINE_COUNTERS, line_delta)
-    pay_delta = {pk: (p.refunded_amount - before_pays[pk],)
-                 for pk, p in payments_by_id.items()}
-    pay_delta = {pk: d for pk, d in pay_delta.items() if any(d)}
-    if pay_delta:
-        _add_by_pk(Payment, ("refunded_amount",), pay_delta)
-    sale_delta = {
-        pk: tuple(getattr(ls.sale, f) - b for f, b in zip(_SALE_COUNTERS, before_sales[pk],
-                                                          strict=True))
-        for pk, ls in locked.items()
-    }
-    sale_delta = {pk: d for pk, d in sale_delta.items() if any(d)}
-    if sale_delta:
-        _add_by_pk(Sale, _SALE_COUNTERS, sale_delta, now=now,
-                   status={pk: locked[pk].sale.status for pk in sale_delta})
 
 
 def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_SOURCE,
@@ -547,7 +440,7 @@ def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_S
     except _Rollback:
         pass
     except IntegrityError as exc:
-        raise _integrity_error(exc, None) from exc
+        raise refusal_for(exc) from exc
     return outcome["result"]
 
 
@@ -575,7 +468,7 @@ def refunds_bulk_import(*, records: Any, import_source: str = DEFAULT_IMPORT_SOU
                                api_key=api_key)
         raise
     except IntegrityError as exc:
-        error = _integrity_error(exc, None)
+        error = refusal_for(exc)
         refunds_import_refused(records=records, error=error, actor=actor, door=door,
                                api_key=api_key)
         raise error from exc
