@@ -51,13 +51,12 @@ COUNTERS: dict[str, tuple[type[models.Model], tuple[str, ...]]] = {
     "sales": (Sale, ("amount_refunded", "refunded_units", "refunded_processing_fee",
                      "refunded_reseller_fee", "refunded_shipping_fee")),
 }
-# What a cancellation records on the sale; cleared when it is undone.
-CANCEL_FIELDS = ("cancelled_at", "cancel_reason", "cancel_note", "cancelled_by_id",
-                 "cancel_source", "cancel_restock", "cancel_alert")
+# What a cancellation records on the sale, and each column's value once it is undone.
 CANCEL_CLEARED: dict[str, Any] = {
     "cancelled_at": None, "cancel_reason": "", "cancel_note": "", "cancelled_by_id": None,
     "cancel_source": "", "cancel_restock": None, "cancel_alert": None,
 }
+CANCEL_FIELDS = tuple(CANCEL_CLEARED)
 
 # PostgreSQL writes in one statement (write_pg.py); the ORM path is the portable one
 # (SQLite, the embedded default). Tests write the same refunds both ways.
@@ -117,7 +116,9 @@ class Effect:
         return any(getattr(self, name) for name in (*COUNTERS, "cancelled"))
 
     def apply(self, sales: Iterable[LockedSale]) -> None:
-        """Move the locked rows in memory: their counters, and each sale's status.
+        """Move the locked rows in memory: the lines', payments' and sales' counters, and
+        each sale's status (products and customers are not held in memory: their
+        counters move in the database only). `sales` holds every sale the effect touches.
 
         A sale this effect cancels carries its cancellation already (sale_cancel sets
         it); one it un-cancels has it cleared here."""
