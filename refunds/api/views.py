@@ -58,16 +58,27 @@ def refund_queryset():
     )
 
 
-def render_refund(refund: int | Refund) -> dict:
-    """A refund's data. An offline refund just written by the service (its lines and
-    allocations still in memory; nothing settles it later) is rendered without reading
-    it back; an online one is read back (settlement may have moved it already)."""
-    if (
-        isinstance(refund, Refund)
-        and not refund.online
-        and {"lines", "allocations"} <= set(getattr(refund, "_prefetched_objects_cache", {}))
-    ):
-        return RefundSerializer(refund).data
+class _Written:
+    """A refund as the service just wrote it: its own fields, and the lines and
+    allocations saved with it (RefundResult), read as RefundSerializer reads them."""
+
+    def __init__(self, result: RefundResult) -> None:
+        self._refund = result.refund
+        self.lines = result.lines
+        self.allocations = result.allocations
+
+    def __getattr__(self, name: str):
+        return getattr(self._refund, name)
+
+
+def render_refund(refund: int | Refund | RefundResult) -> dict:
+    """A refund's data. An offline refund just written by the service (RefundResult:
+    nothing settles it later) is rendered from what was written, without reading it
+    back; an online one, a replay or an id is read back (settlement may have moved it)."""
+    if isinstance(refund, RefundResult):
+        if not refund.replayed and not refund.refund.online:
+            return RefundSerializer(_Written(refund)).data
+        refund = refund.refund
     pk = refund.pk if isinstance(refund, Refund) else refund
     return RefundSerializer(refund_queryset().get(pk=pk)).data
 
@@ -129,7 +140,7 @@ def _create_refund(request, ident: int | str, ser) -> Response:
                 request, sale_id=sale_id, key=key, fingerprint=fingerprint,
                 **ser.service_kwargs(),
             ))
-        return Outcome(201, success(render_refund(result.refund), "refund created", 201),
+        return Outcome(201, success(render_refund(result), "refund created", 201),
                        refund=result.refund)
 
     return idempotent(request, work)

@@ -150,14 +150,16 @@ class OrdersApiErrorSerializer(strict.Serializer):
         help_text='Field errors keyed by the request\'s path, e.g. "items[0].quantity".')
 
 
-def render_refund(refund: Refund, *, connection_id: uuid.UUID, order_id: str) -> dict:
+def render_refund(refund: Refund, *, connection_id: uuid.UUID, order_id: str,
+                  lines: list | None = None) -> dict:
+    """`lines`: the refund's lines as just written (RefundResult.lines), else read."""
     when = serializers.DateTimeField()
     return {
         "connectionId": str(connection_id),
         "items": [
             {"itemId": line.sale_line_id, "quantity": line.quantity, "amount": line.amount,
              "taxAmount": line.tax_amount, "totalAmount": line.amount + line.tax_amount}
-            for line in refund.lines.all()
+            for line in (refund.lines.all() if lines is None else lines)
         ],
         "batchId": refund.batch_id,
         "createdDate": when.to_representation(refund.created_at),
@@ -214,7 +216,8 @@ class OrdersApiRefundView(PlainDialectView):
                 request, sale_id=sale_id, key=key, fingerprint=fingerprint,
                 **ser.service_kwargs(),
             ))
-            body = render_refund(result.refund, connection_id=connection, order_id=orderId)
+            body = render_refund(result.refund, connection_id=connection, order_id=orderId,
+                                 lines=None if result.replayed else result.lines)
             return Outcome(201, body, refund=result.refund)
 
         return idempotent(request, work)

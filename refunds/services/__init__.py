@@ -11,14 +11,9 @@ from .bulk_import import (
     refunds_import_status,
 )
 from .cancel import CancelResult, sale_cancel, sale_cancel_preview
-from .refund import (
-    RefundOptions,
-    RefundPlan,
-    RefundResult,
-    refund_create,
-    refund_preview,
-    request_fingerprint,
-)
+from .ledger import Effect, effect_of_plan, effect_of_refund, ledger_write
+from .plan import RefundOptions, RefundPlan, plan_refund, refund_preview
+from .refund import RefundResult, refund_create, request_fingerprint
 from .settle import refund_finalise, refund_settle
 
 __all__ = [
@@ -26,11 +21,16 @@ __all__ = [
     "BulkRecordsInvalidError",
     "BulkResult",
     "CancelResult",
+    "Effect",
     "RefundOptions",
     "RefundPlan",
     "RefundResult",
     "alerts_build",
     "alerts_queue",
+    "effect_of_plan",
+    "effect_of_refund",
+    "ledger_write",
+    "plan_refund",
     "refund_create",
     "refund_finalise",
     "refund_preview",

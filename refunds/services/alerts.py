@@ -33,7 +33,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -47,6 +46,7 @@ from backoffice.sms import SmsOutcomeUnknownError, SmsRejectedError, send_sms
 from sales.models import Sale
 
 from ..models import AlertChannel, AlertStatus, CustomerAlert, Refund, RefundStatus, RefundType
+from .queue import queue_alerts, queue_alerts_each
 
 log = logging.getLogger(__name__)
 
@@ -92,38 +92,10 @@ def alerts_build(*, sale: Sale, refund: Refund | None, event: str) -> list[Custo
     return alerts
 
 
-def enqueue_each(task, ids: Iterable[Any], *, what: str) -> int:
-    """`task.delay(pk)` for each id; stop at the first broker error. Returns how many
-    were queued. What was not queued stays pending in the database: beat re-queues it."""
-    queued = 0
-    for pk in ids:
-        try:
-            task.delay(pk)
-        except Exception:  # Broker down: never breaks the caller's (committed) work.
-            log.warning("could not queue %s %s; it stays pending", what, pk, exc_info=True)
-            break
-        queued += 1
-    return queued
-
-
-def _enqueue(ids: Iterable[int]) -> int:
-    from ..tasks import send_customer_alert
-
-    return enqueue_each(send_customer_alert, ids, what="customer alert")
-
-
-def _enqueue_together(ids: list[int]) -> int:
-    from ..tasks import send_customer_alerts
-
-    return enqueue_each(send_customer_alerts, [ids], what="customer alerts")
-
-
 def alerts_queue(alerts: Sequence[CustomerAlert]) -> None:
     """Queue the sending of these alerts (a refund's or a cancel's: one per channel) once
     the current transaction commits, in one task message."""
-    ids = [a.pk for a in alerts if a.pk]
-    if ids:
-        transaction.on_commit(lambda: _enqueue_together(ids))
+    queue_alerts([a.pk for a in alerts if a.pk])
 
 
 @dataclass
@@ -395,7 +367,7 @@ def alerts_requeue(*, older_than: timedelta = timedelta(0), limit: int = 1000,
         )
         hold = timezone.now() + grace
         CustomerAlert.objects.filter(pk__in=ids).update(next_attempt_at=hold)
-    queued = _enqueue(ids)
+    queued = queue_alerts_each(ids)
     if missed := ids[queued:]:
         CustomerAlert.objects.filter(pk__in=missed, next_attempt_at=hold).update(
             next_attempt_at=None)
@@ -422,7 +394,7 @@ def alerts_resend(*, alert_ids: Iterable[int]) -> ResendResult:
         skipped = [a.pk for a in alerts if a.pk not in queued]
         CustomerAlert.objects.filter(pk__in=queued).update(status=AlertStatus.PENDING)
         if queued:
-            transaction.on_commit(lambda: _enqueue(queued))
+            transaction.on_commit(lambda: queue_alerts_each(queued))
     return ResendResult(queued=queued, skipped=skipped)
 
 

@@ -6,38 +6,27 @@ sent again replaces the earlier refund — the earlier one is withdrawn and its 
 given back, a new refund row written, in the same transaction, so the counters move by
 the difference — and an empty `line_items` withdraws it. All or nothing.
 
-The amounts are computed by the same `_plan` as every other refund, against the locked
-rows kept in memory; the writes are batched, so the number of queries does not grow
-with the number of records.
+The amounts are computed by the same `plan_refund` as every other refund, against the
+locked rows kept in memory; what each record moves is its ledger effect (a replaced
+record: the new one's, less the earlier one's), applied in memory as it goes so the next
+record sees it, and all of it written at the end by `ledger_write`; the writes are
+batched, so the number of queries does not grow with the number of records.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db import IntegrityError, transaction
+from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from backoffice.errors import (
-    BATCH_TOO_LARGE,
-    INVALID_RECORDS,
-    UNKNOWN_FIELD,
-    DomainError,
-    unknown_keys,
-)
+from backoffice.errors import INVALID_RECORDS, UNKNOWN_FIELD, DomainError
 from backoffice.errors import UNKNOWN_FIELD_MESSAGE as UNKNOWN_MESSAGE
-from backoffice.parsing import ID_MAX, INT_MAX, YES_NO_INVALID, is_id, parse_yes_no
 from sales.models import Payment, Sale, SaleLine
 from sales.selectors import LockedSale, sale_resolve_many
-from sales.services import stock_move
 
 from ..models import (
     AllocationStatus,
@@ -46,19 +35,23 @@ from ..models import (
     RefundImport,
     RefundLine,
     RefundPayment,
-    RefundReason,
     RefundStatus,
     RefundType,
     Source,
 )
-from .refund import RefundOptions, _case, _integrity_error, _plan, refund_row
+from .bulk_records import BatchTooLargeError, BulkRecord, parse_records, records_summary
+from .ledger import (
+    Effect,
+    effect_of_plan,
+    effect_of_refund,
+    ledger_write,
+    rows_of_plan,
+    sum_effects,
+)
+from .plan import RefundOptions, plan_refund
+from .refund import refund_row, refusal_for
 
 DEFAULT_IMPORT_SOURCE = "bulk"
-
-
-class BatchTooLargeError(DomainError):
-    code = BATCH_TOO_LARGE
-    status = 413
 
 
 class BulkRecordsInvalidError(DomainError):
@@ -71,20 +64,6 @@ class BulkRecordsInvalidError(DomainError):
                  code: str | None = None) -> None:
         super().__init__(message, extra=extra, code=code)
         self.records = records
-
-
-@dataclass
-class BulkRecord:
-    index: int
-    id: str
-    sale_ident: str
-    sale_field: str
-    line_items: list[tuple[int, int]]
-    refunded_at: datetime | None = None
-    reason: str = RefundReason.REQUESTED_BY_CUSTOMER
-    restock: bool = True
-    note: str = ""
-    batch_id: str = ""
 
 
 @dataclass
@@ -109,149 +88,6 @@ class _Rollback(Exception):
     pass
 
 
-def _is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# Ids are 1..ID_MAX (a bigint), quantities 1..INT_MAX: a larger integer is refused on
-# its field, before it reaches a query (where SQLite's integers would overflow).
-# Text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (a lone surrogate, which
-# JSON's "\ud800" escapes can carry): refused on its field, as DRF's CharField does.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _text_problem(value: Any) -> str | None:
-    """Why a string cannot be stored as text (None: it can)."""
-    if not isinstance(value, str):
-        return None
-    bad = _UNSTORABLE.search(value)
-    if bad is None:
-        return None
-    if bad[0] == "\x00":
-        return "Null characters are not allowed."
-    return f"Surrogate characters are not allowed: U+{ord(bad[0]):X}."
-
-
-# What a record and its line items may carry: anything else is refused by name
-# (`[3].line_items[0].price`), never ignored (backoffice.api.strict).
-RECORD_KEYS = frozenset({"id", "sale_id", "order_id", "refunded_at", "reason", "restock",
-                         "note", "batch_id", "line_items"})
-LINE_ITEM_KEYS = frozenset({"item_id", "quantity"})
-
-
-def _unknown(raw: dict, known: frozenset[str], prefix: str) -> dict[str, list[str]]:
-    return {f"{prefix}.{key}": [UNKNOWN_MESSAGE] for key in unknown_keys(raw, known)}
-
-
-def _parse(records: Any) -> tuple[list[BulkRecord], dict[str, list[str]]]:
-    errors: dict[str, list[str]] = {}
-    if not isinstance(records, list):
-        return [], {"records": ["Send a JSON array of refund records."]}
-    limit = settings.BULK_IMPORT_MAX_RECORDS
-    if len(records) > limit:
-        raise BatchTooLargeError(
-            f"A batch holds at most {limit} records; this one has {len(records)}.",
-            extra={"records": [f"At most {limit} records."]},
-        )
-    parsed: list[BulkRecord] = []
-    seen: dict[str, int] = {}
-    for i, raw in enumerate(records):
-        p = f"[{i}]"
-        if not isinstance(raw, dict):
-            errors[p] = ["Each record must be an object."]
-            continue
-        bad: dict[str, list[str]] = _unknown(raw, RECORD_KEYS, p)
-        for name in ("id", "sale_id", "order_id", "note", "batch_id", "reason"):
-            problem = _text_problem(raw.get(name))
-            if problem:
-                bad[f"{p}.{name}"] = [problem]
-        rid = raw.get("id")
-        if _is_int(rid):
-            rid = str(rid)
-        if f"{p}.id" in bad:
-            pass
-        elif not isinstance(rid, str) or not rid.strip() or len(rid) > 128:
-            bad[f"{p}.id"] = ["Required: a string of at most 128 characters."]
-        elif rid in seen:
-            bad[f"{p}.id"] = [f"Same id as record {seen[rid]}."]
-        else:
-            seen[rid] = i
-        sale_field = "sale_id" if raw.get("sale_id") not in (None, "") else "order_id"
-        ident = raw.get(sale_field)
-        if f"{p}.{sale_field}" in bad:
-            pass
-        elif _is_int(ident) and not is_id(ident):
-            bad[f"{p}.{sale_field}"] = [f"An id is an integer from 1 to {ID_MAX}."]
-        elif not (_is_int(ident) or (isinstance(ident, str) and ident.strip())):
-            bad[f"{p}.sale_id"] = ["Required: sale_id or order_id (an id or external id)."]
-        items: list[tuple[int, int]] = []
-        line_items = raw.get("line_items")
-        if not isinstance(line_items, list):
-            bad[f"{p}.line_items"] = ["Required: a list (empty withdraws the record)."]
-        else:
-            for j, item in enumerate(line_items):
-                q = f"{p}.line_items[{j}]"
-                if not isinstance(item, dict):
-                    bad[q] = ["Each line item must be an object."]
-                    continue
-                bad.update(_unknown(item, LINE_ITEM_KEYS, q))
-                item_id, quantity = item.get("item_id"), item.get("quantity")
-                if not is_id(item_id):
-                    bad[f"{q}.item_id"] = [
-                        f"Required: the sale line's id (an integer from 1 to {ID_MAX})."
-                    ]
-                if not _is_int(quantity) or not 1 <= quantity <= INT_MAX:
-                    bad[f"{q}.quantity"] = [
-                        f"Required: a whole number from 1 to {INT_MAX}."
-                    ]
-                if is_id(item_id) and _is_int(quantity) and not any(
-                        k.startswith(q) for k in bad):
-                    items.append((item_id, quantity))
-        refunded_at = None
-        if raw.get("refunded_at") not in (None, ""):
-            value = raw["refunded_at"]
-            try:
-                refunded_at = parse_datetime(value) if isinstance(value, str) else None
-            except ValueError:
-                refunded_at = None
-            if refunded_at is not None and timezone.is_naive(refunded_at):
-                refunded_at = refunded_at.replace(tzinfo=UTC)
-            try:  # stored in UTC: 0001-01-01T00:00+01:00 is not a date any more
-                refunded_at = refunded_at.astimezone(UTC) if refunded_at else None
-            except (OverflowError, ValueError):
-                refunded_at = None
-            if refunded_at is None:
-                bad[f"{p}.refunded_at"] = ["An ISO 8601 date and time, e.g. 2026-11-20T10:00:00Z."]
-        reason = raw.get("reason") or RefundReason.REQUESTED_BY_CUSTOMER
-        if f"{p}.reason" not in bad and reason not in RefundReason.values:
-            bad[f"{p}.reason"] = [f"One of {', '.join(RefundReason.values)}."]
-        # The API's rule for booleans: true/false or "yes"/"no".
-        restock = parse_yes_no(raw.get("restock", True))
-        if restock is None:
-            bad[f"{p}.restock"] = [YES_NO_INVALID]
-        note = raw.get("note") or ""
-        batch_id = raw.get("batch_id") or ""
-        if not isinstance(note, str) or len(note) > BULK_NOTE_MAX_LENGTH:
-            bad[f"{p}.note"] = [f"A string of at most {BULK_NOTE_MAX_LENGTH} characters."]
-        if not isinstance(batch_id, str) or len(str(batch_id)) > 128:
-            bad.setdefault(f"{p}.batch_id", ["A string of at most 128 characters."])
-        if bad:
-            errors.update(bad)
-            continue
-        assert restock is not None  # refused above otherwise
-        parsed.append(BulkRecord(
-            index=i, id=str(rid), sale_ident=str(ident).strip(), sale_field=sale_field,
-            line_items=items, refunded_at=refunded_at, reason=reason, restock=restock,
-            note=note, batch_id=batch_id,
-        ))
-    return parsed, errors
-
-
-# A staff note per record: capped so that a batch of 1000 records stays well inside the
-# API's body limit (settings.DATA_UPLOAD_MAX_MEMORY_SIZE).
-BULK_NOTE_MAX_LENGTH = 1000
-
-
 def _resolve_sales(parsed: list[BulkRecord]) -> tuple[dict[str, int], dict[str, DomainError]]:
     return sale_resolve_many({r.sale_ident for r in parsed})
 
@@ -270,11 +106,6 @@ def _lock(sale_ids: set[int]) -> dict[int, LockedSale]:
     for pay in Payment.objects.select_for_update().filter(sale_id__in=sale_ids).order_by("pk"):
         locked[pay.sale_id].payments.append(pay)
     return locked
-
-
-_SALE_COUNTERS = ("amount_refunded", "refunded_units", "refunded_processing_fee",
-                  "refunded_reseller_fee", "refunded_shipping_fee")
-_LINE_COUNTERS = ("refunded_quantity", "refunded_amount", "refunded_tax")
 
 
 def _same(old: Refund, record: BulkRecord, sale_id: int) -> bool:
@@ -301,28 +132,8 @@ def _remap(exc: DomainError, record: BulkRecord) -> dict[str, list[str]]:
     }
 
 
-def _summary(errors: dict[str, list[str]], records: list) -> list[dict]:
-    per: dict[int, dict[str, list[str]]] = defaultdict(dict)
-    for path, msgs in errors.items():
-        if not path.startswith("["):
-            continue
-        index = int(path[1:path.index("]")])
-        rest = path[path.index("]") + 1:].lstrip(".") or "record"
-        per[index][rest] = msgs
-    out = []
-    for index in sorted(per):
-        raw = records[index] if isinstance(records, list) and index < len(records) else None
-        rid = raw.get("id") if isinstance(raw, dict) else None
-        if isinstance(rid, str):  # kept as sent, less what no text column can hold
-            rid = _UNSTORABLE.sub("\ufffd", rid)[:128]
-        elif not _is_int(rid):
-            rid = None  # the errors say what is wrong with it
-        out.append({"index": index, "id": rid, "errors": per[index]})
-    return out
-
-
 def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -> BulkResult:
-    parsed, errors = _parse(records)
+    parsed, errors = parse_records(records)
     result = BulkResult(count=len(records) if isinstance(records, list) else 0)
     sale_of, unresolved = _resolve_sales(parsed)
     existing = {
@@ -334,14 +145,7 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
     sale_ids = {sale_of[r.sale_ident] for r in parsed if r.sale_ident in sale_of}
     sale_ids |= {r.sale_id for r in existing.values() if r.withdrawn_at is None}
     locked = _lock(sale_ids)
-    lines_by_id = {ln.pk: ln for ls in locked.values() for ln in ls.lines}
-    payments_by_id = {p.pk: p for ls in locked.values() for p in ls.payments}
-    before_lines = {pk: tuple(getattr(ln, f) for f in _LINE_COUNTERS)
-                    for pk, ln in lines_by_id.items()}
-    before_pays = {pk: p.refunded_amount for pk, p in payments_by_id.items()}
-    before_sales = {pk: tuple(getattr(ls.sale, f) for f in _SALE_COUNTERS)
-                    for pk, ls in locked.items()}
-    stock: dict[int, int] = defaultdict(int)
+    effects: list[Effect] = []  # what the batch moves, record by record
     now = timezone.now()
     to_detach: list[int] = []   # earlier rows replaced: external id freed, withdrawn
     to_withdraw: list[int] = []  # earlier rows withdrawn, id kept
@@ -368,8 +172,10 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
         if not record.line_items and live is None:
             result.unchanged += 1  # nothing to withdraw
             continue
-        if live is not None:
-            _reverse(live, locked[live.sale_id], lines_by_id, payments_by_id, stock)
+        if live is not None:  # given back first (in memory): the new one replaces it
+            back = effect_of_refund(live, locked[live.sale_id]).reversed()
+            back.apply([locked[live.sale_id]])
+            effects.append(back)
         if not record.line_items:
             assert live is not None  # an empty record with nothing live was skipped
             to_withdraw.append(live.pk)
@@ -381,12 +187,14 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
             returned_at=record.refunded_at,
         )
         try:
-            plan = _plan(locked[sale_id], items=record.line_items, options=options,
-                         splits=None, expected_refunded_amount=None)
+            plan = plan_refund(locked[sale_id], items=record.line_items, options=options,
+                               splits=None, expected_refunded_amount=None)
         except DomainError as exc:
             errors.update(_remap(exc, record))
             continue
-        _apply(plan, stock)
+        effect = effect_of_plan(plan)
+        effect.apply([rows_of_plan(plan)])  # the next record sees it
+        effects.append(effect)
         refund = refund_row(plan, refund_type=RefundType.REFUND, actor=actor,
                             source=Source.IMPORT, external_id=record.id,
                             import_source=import_source, now=now, api_key=api_key)
@@ -401,9 +209,9 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
         first_path, first = next(iter(errors.items()))
         unknown = [path for path, msgs in errors.items() if UNKNOWN_MESSAGE in msgs]
         raise BulkRecordsInvalidError(
-            f"{len(_summary(errors, records)) or 1} record(s) refused, nothing written "
+            f"{len(records_summary(errors, records)) or 1} record(s) refused, nothing written "
             f"({first_path}: {first[0]}).",
-            extra=errors, records=_summary(errors, records),
+            extra=errors, records=records_summary(errors, records),
             code=UNKNOWN_FIELD if unknown else None,
         )
 
@@ -429,117 +237,8 @@ def _run(records: Any, *, import_source: str, actor: Any, api_key: Any = None) -
             batch_size=1000,
         )
         result.refund_ids = [r.pk for r, _ in new_refunds]
-    _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
-                    before_sales, now)
-    stock_move({pk: q for pk, q in stock.items() if q}, +1)
+    ledger_write(sum_effects(effects), {pk: ls.sale for pk, ls in locked.items()})
     return result
-
-
-def _reverse(old: Refund, locked: LockedSale, lines_by_id, payments_by_id, stock) -> None:
-    """Give back, in memory, what an earlier imported refund took."""
-    sale = locked.sale
-    for rl in old.lines.all():
-        line = lines_by_id[rl.sale_line_id]
-        line.refunded_quantity -= rl.quantity
-        line.refunded_amount -= rl.amount
-        line.refunded_tax -= rl.tax_amount
-        if old.restock and line.product_id:
-            stock[line.product_id] -= rl.quantity
-    for alloc in old.allocations.all():
-        payments_by_id[alloc.payment_id].refunded_amount -= alloc.amount
-    sale.amount_refunded -= old.total
-    sale.refunded_units -= old.units
-    sale.refunded_processing_fee -= old.processing_fee
-    sale.refunded_reseller_fee -= old.reseller_fee
-    sale.refunded_shipping_fee -= old.shipping_fee
-    sale.status = sale.compute_status()
-
-
-def _apply(plan, stock) -> None:
-    """Move, in memory, the counters a planned refund takes (the next record sees them)."""
-    sale = plan.sale
-    for pl in plan.lines:
-        pl.line.refunded_quantity += pl.quantity
-        pl.line.refunded_amount += pl.amount
-        pl.line.refunded_tax += pl.tax_amount
-        if plan.options.restock and pl.line.product_id:
-            stock[pl.line.product_id] += pl.quantity
-    for a in plan.allocations:
-        a.payment.refunded_amount += a.amount
-    sale.amount_refunded += plan.total
-    sale.refunded_units += plan.units
-    sale.refunded_processing_fee += plan.processing_fee
-    sale.refunded_reseller_fee += plan.reseller_fee
-    sale.refunded_shipping_fee += plan.shipping_fee
-    sale.status = sale.compute_status()
-
-
-def _add_by_pk(model, fields, deltas, *, status=None, now=None) -> None:
-    """`f = f + delta` for many rows in one UPDATE (and `status`, `updated_at` if given).
-
-    PostgreSQL: joined to unnest() arrays, so the cost grows linearly with the rows; a
-    CASE per field costs rows x branches (9 s of a 1,000-record import, bench/RESULTS.md).
-    """
-    ids = list(deltas)
-    if connection.vendor != "postgresql":
-        updates: dict[str, Any] = {
-            f: F(f) + _case({pk: d[i] for pk, d in deltas.items()})
-            for i, f in enumerate(fields)
-        }
-        if status is not None:
-            updates["status"] = Case(
-                *[When(pk=pk, then=Value(status[pk])) for pk in ids], default=F("status")
-            )
-        if now is not None:
-            updates["updated_at"] = now
-        model.objects.filter(pk__in=ids).update(**updates)
-        return
-    qn = connection.ops.quote_name
-    sets = [f"{qn(f)} = t.{qn(f)} + d.c{i}" for i, f in enumerate(fields)]
-    params: list[Any] = []
-    if now is not None:
-        sets.append(f"{qn('updated_at')} = %s")
-        params.append(now)
-    arrays = ["%s::bigint[]"] * (len(fields) + 1)
-    params += [ids, *([d[i] for d in deltas.values()] for i in range(len(fields)))]
-    names = ["id", *(f"c{i}" for i in range(len(fields)))]
-    if status is not None:
-        sets.append(f"{qn('status')} = d.s")
-        arrays.append("%s::text[]")
-        params.append([status[pk] for pk in ids])
-        names.append("s")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(model._meta.db_table)} AS t SET {', '.join(sets)} "
-            f"FROM unnest({', '.join(arrays)}) AS d ({', '.join(names)}) WHERE t.id = d.id",
-            params,
-        )
-
-
-def _write_counters(locked, lines_by_id, payments_by_id, before_lines, before_pays,
-                    before_sales, now) -> None:
-    line_delta = {
-        pk: tuple(getattr(ln, f) - b for f, b in zip(_LINE_COUNTERS, before_lines[pk],
-                                                      strict=True))
-        for pk, ln in lines_by_id.items()
-    }
-    line_delta = {pk: d for pk, d in line_delta.items() if any(d)}
-    if line_delta:
-        _add_by_pk(SaleLine, _LINE_COUNTERS, line_delta)
-    pay_delta = {pk: (p.refunded_amount - before_pays[pk],)
-                 for pk, p in payments_by_id.items()}
-    pay_delta = {pk: d for pk, d in pay_delta.items() if any(d)}
-    if pay_delta:
-        _add_by_pk(Payment, ("refunded_amount",), pay_delta)
-    sale_delta = {
-        pk: tuple(getattr(ls.sale, f) - b for f, b in zip(_SALE_COUNTERS, before_sales[pk],
-                                                          strict=True))
-        for pk, ls in locked.items()
-    }
-    sale_delta = {pk: d for pk, d in sale_delta.items() if any(d)}
-    if sale_delta:
-        _add_by_pk(Sale, _SALE_COUNTERS, sale_delta, now=now,
-                   status={pk: locked[pk].sale.status for pk in sale_delta})
 
 
 def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_SOURCE,
@@ -553,7 +252,7 @@ def refunds_bulk_validate(*, records: Any, import_source: str = DEFAULT_IMPORT_S
     except _Rollback:
         pass
     except IntegrityError as exc:
-        raise _integrity_error(exc, None) from exc
+        raise refusal_for(exc) from exc
     return outcome["result"]
 
 
@@ -581,7 +280,7 @@ def refunds_bulk_import(*, records: Any, import_source: str = DEFAULT_IMPORT_SOU
                                api_key=api_key)
         raise
     except IntegrityError as exc:
-        error = _integrity_error(exc, None)
+        error = refusal_for(exc)
         refunds_import_refused(records=records, error=error, actor=actor, door=door,
                                api_key=api_key)
         raise error from exc

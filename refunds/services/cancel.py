@@ -29,16 +29,9 @@ from ..models import (
     Source,
 )
 from .alerts import alerts_build, alerts_queue
-from .refund import (
-    PlannedAllocation,
-    PlannedLine,
-    RefundOptions,
-    RefundPlan,
-    _integrity_error,
-    _save_sale,
-    refund_write,
-    restock_units,
-)
+from .ledger import Effect, effect_of_plan, ledger_write
+from .plan import OFFLINE_GATEWAYS, PlannedAllocation, PlannedLine, RefundOptions, RefundPlan
+from .refund import refund_write, refusal_for
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +71,7 @@ def _cancel_plan(locked: LockedSale, *, restock: bool, alert_customer: bool,
         # Each payment goes back in full, through its own channel.
         allocations=[
             PlannedAllocation(payment=p, amount=p.remaining_amount,
-                              online=p.gateway not in ("", "manual"))
+                              online=p.gateway not in OFFLINE_GATEWAYS)
             for p in locked.payments if p.remaining_amount > 0
         ],
         processing_fee=sale.processing_fee, reseller_fee=sale.reseller_fee,
@@ -138,7 +131,7 @@ def sale_cancel(
             sale.cancel_reason = reason
             sale.cancel_note = note
             sale.cancelled_by = actor if getattr(actor, "pk", None) else None
-            # Written with the status by _save_sale / refund_write (_sale_changes).
+            # Written with the status by the ledger (its effect cancels the sale).
             sale.cancel_source = source
             sale.cancel_restock = restock
             sale.cancel_alert = alert_customer
@@ -146,21 +139,21 @@ def sale_cancel(
             if sale.amount_paid > 0:
                 refund = refund_write(plan, refund_type=RefundType.CANCELLATION, actor=actor,
                                       source=source, alert_event=AlertEvent.SALE_CANCELLED,
-                                      api_key=api_key)
+                                      api_key=api_key).refund
             else:
                 # A quote or an unpaid invoice is simply cancelled: no refund, no money.
-                if restock and sale.kind != SaleKind.QUOTE:
-                    restock_units(plan.lines, +1)
-                plan.lines = []
-                plan.processing_fee = plan.reseller_fee = plan.shipping_fee = 0
-                plan.total_override = 0
-                _save_sale(plan)
+                # What it moves: the units back in stock (a quote held none), no money.
+                held = sale.kind != SaleKind.QUOTE
+                effect = Effect(stock=effect_of_plan(plan).stock if held else {},
+                                cancelled={sale.pk: 1})
+                effect.apply([locked])
+                ledger_write(effect, {sale.pk: sale})
                 if alert_customer:
                     alerts = alerts_build(sale=sale, refund=None, event=AlertEvent.SALE_CANCELLED)
                     CustomerAlert.objects.bulk_create(alerts)
                     alerts_queue(alerts)
     except IntegrityError as exc:
-        raise _integrity_error(exc, None) from exc
+        raise refusal_for(exc) from exc
     if refund is not None and refund.status == RefundStatus.PENDING:
         # Eager settlement (embedded run) may already have answered.
         refund.refresh_from_db(fields=["status", "settled_at", "failure_reason"])

@@ -30,13 +30,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from backoffice.errors import RefundNotAwaitingActionError
 from backoffice.money import format_money
-from sales.models import Customer, Sale
-from sales.selectors import sale_lock
+from sales.models import Sale
+from sales.selectors import LockedSale, sale_lock
 
 from ..gateways import GatewayError, GatewayUnavailableError, gateway_for
 from ..models import (
@@ -46,10 +46,10 @@ from ..models import (
     Refund,
     RefundPayment,
     RefundStatus,
-    RefundType,
 )
-from .alerts import RETRY_GRACE, alerts_queue, enqueue_each
-from .refund import PlannedLine, move_line_counters, move_payment_counters, restock_units
+from .alerts import RETRY_GRACE, alerts_queue
+from .ledger import effect_of_refund, ledger_write
+from .queue import queue_settlements
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +165,6 @@ def refunds_resettle(*, older_than: timedelta = timedelta(0), limit: int = 500,
     is skipped, the others' online allocations get `next_attempt_at` = now + `grace`, so
     another run within that time does not queue them twice. Safe to repeat: the gateway
     is asked with the same idempotency key. Returns how many were queued."""
-    from ..tasks import settle_refund
-
     with transaction.atomic():
         ids = list(
             refunds_unsettled(older_than=older_than, grace=grace)
@@ -176,7 +174,7 @@ def refunds_resettle(*, older_than: timedelta = timedelta(0), limit: int = 500,
         hold = timezone.now() + grace
         RefundPayment.objects.filter(refund_id__in=ids, online=True).update(
             next_attempt_at=hold)
-    queued = enqueue_each(settle_refund, ids, what="settlement of refund")
+    queued = queue_settlements(ids)
     if missed := ids[queued:]:  # The broker is down: the next run tries them again.
         RefundPayment.objects.filter(refund_id__in=missed, next_attempt_at=hold).update(
             next_attempt_at=None)
@@ -265,7 +263,7 @@ def refund_settle_offline(*, refund_id: int, actor=None, note: str = "") -> Refu
     return refund
 
 
-def _compensate(refund: Refund, locked, allocations: list[RefundPayment]) -> None:
+def _compensate(refund: Refund, locked: LockedSale, allocations: list[RefundPayment]) -> None:
     """Undo everything the refund moved (no money went back)."""
     now = timezone.now()
     sale: Sale = locked.sale
@@ -273,40 +271,11 @@ def _compensate(refund: Refund, locked, allocations: list[RefundPayment]) -> Non
     RefundPayment.objects.filter(pk__in=[a.pk for a in released]).update(
         status=AllocationStatus.FAILED, settled_at=now, next_attempt_at=None
     )
-    money_back = sum(a.amount for a in released)
-    move_payment_counters({a.payment_id: a.amount for a in released}, -1)
-    updates: dict = {"amount_refunded": F("amount_refunded") - money_back}
-    sale.amount_refunded -= money_back
-    lines_by_id = {line.pk: line for line in locked.lines}
-    planned = [
-        PlannedLine(lines_by_id[rl.sale_line_id], rl.quantity, rl.amount, rl.tax_amount)
-        for rl in refund.lines.all()
-    ]
-    move_line_counters(planned, -1)
-    if refund.restock:
-        restock_units(planned, -1)
-    if refund.type == RefundType.BALANCE_REFUND and sale.customer_id:
-        Customer.objects.filter(pk=sale.customer_id).update(
-            store_balance=F("store_balance") - refund.total
-        )
-    sale.refunded_units -= refund.units
-    sale.refunded_processing_fee -= refund.processing_fee
-    sale.refunded_reseller_fee -= refund.reseller_fee
-    sale.refunded_shipping_fee -= refund.shipping_fee
-    updates.update(
-        refunded_units=F("refunded_units") - refund.units,
-        refunded_processing_fee=F("refunded_processing_fee") - refund.processing_fee,
-        refunded_reseller_fee=F("refunded_reseller_fee") - refund.reseller_fee,
-        refunded_shipping_fee=F("refunded_shipping_fee") - refund.shipping_fee,
-    )
-    if refund.type == RefundType.CANCELLATION:
-        # The money did not go back: the sale is not cancelled after all.
-        sale.cancelled_at = None
-        sale.cancel_reason = ""
-        updates.update(cancelled_at=None, cancel_reason="", cancelled_by=None)
-    sale.status = sale.compute_status()
-    updates.update(status=sale.status, updated_at=now)
-    Sale.objects.filter(pk=sale.pk).update(**updates)
+    # Everything it moved, from its ledger rows, reversed: counters, stock, store credit,
+    # and a cancellation (the money did not go back: the sale is not cancelled after all).
+    effect = effect_of_refund(refund, locked).reversed()
+    effect.apply([locked])
+    ledger_write(effect, {sale.pk: sale})
 
     failures = "; ".join(a.last_error for a in allocations if a.last_error)
     refund.status = RefundStatus.FAILED

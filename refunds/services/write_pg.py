@@ -1,12 +1,12 @@
 """A refund's writes in one statement, on PostgreSQL.
 
-`refund_write` makes up to ten writes (the refund, its lines, its allocations, its
-alerts; the line, product, payment, customer and sale counters). Through the ORM that is
+A refund makes up to ten writes (the refund, its lines, its allocations, its alerts; the
+line, product, payment, customer and sale counters: its ledger.Effect). Through the ORM that is
 ten statements, each compiled in Python and sent on its own round trip: most of a refund
 request's CPU time. Here they are one statement of data-modifying CTEs, the rows passed
 as arrays (`unnest`), so its cost does not grow with the number of lines either.
 
-Nothing of the rules moves here: the caller (refund_write) holds the sale's lock, the
+Nothing of the rules moves here: the caller (ledger.ledger_write) holds the sale's lock, the
 plan was computed from the locked rows, every counter is still `x = x + delta` in the
 database, and every CHECK constraint still refuses an over-refund (IntegrityError, as
 with the ORM). The rows are the ORM's own: each instance's column values come from its
@@ -19,13 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models
 
-from sales.models import Customer, Payment, Product, Sale, SaleLine
-
 from ..models import CustomerAlert, Refund, RefundLine, RefundPayment
+
+if TYPE_CHECKING:
+    from .ledger import NewRows
+
+# (name, model, counter columns, {pk: deltas}) for one table of an effect.
+Counters = tuple[str, type[models.Model], Sequence[str], Mapping[int, Sequence[int]]]
 
 qn = connection.ops.quote_name
 
@@ -78,14 +82,22 @@ class Statement:
 
     def add_to_counters(self, name: str, model: type[models.Model],
                         deltas: Mapping[int, Sequence[int]], fields: Sequence[str], *,
+                        values: Mapping[int, Mapping[str, Any]] | None = None,
                         lock_first: bool = False) -> None:
-        """`f = f + delta` for each row and field, one UPDATE joined to arrays."""
-        if not deltas:
+        """`f = f + delta` for each row and field (and `values`' columns set), one UPDATE
+        joined to arrays."""
+        values = values or {}
+        ids = sorted({*deltas, *values})
+        if not ids:
             return
         table = qn(model._meta.db_table)
-        ids = sorted(deltas)
-        names = ["id", *(f"c{i}" for i in range(len(fields)))]
-        source = f"unnest({', '.join(['%s::bigint[]'] * len(names))}) AS d ({', '.join(names)})"
+        zero = (0,) * len(fields)
+        set_fields = [_field(model, f) for f in sorted({f for v in values.values() for f in v})]
+        names = ["id", *(f"c{i}" for i in range(len(fields))),
+                 *(f"v{i}" for i in range(len(set_fields)))]
+        arrays = ["%s::bigint[]"] * (1 + len(fields)) + [
+            f"%s::{_array_type(f)}" for f in set_fields]
+        source = f"unnest({', '.join(arrays)}) AS d ({', '.join(names)})"
         if lock_first:
             # Rows shared between sales (products) are locked in pk order first, as every
             # writer does, so two refunds can never deadlock on them.
@@ -95,75 +107,51 @@ class Statement:
             )
             self.params.append(ids)
             source = f"{source} JOIN {name}_lock l ON l.id = d.id"
-        sets = ", ".join(f"{qn(f)} = t.{qn(f)} + d.c{i}" for i, f in enumerate(fields))
+        sets = [f"{qn(f)} = t.{qn(f)} + d.c{i}" for i, f in enumerate(fields)]
+        sets += [f"{qn(f.column)} = d.v{i}" for i, f in enumerate(set_fields)]
         self.ctes.append(
-            f"{name} AS (UPDATE {table} AS t SET {sets} FROM {source} WHERE t.id = d.id "
-            "RETURNING 1)"
+            f"{name} AS (UPDATE {table} AS t SET {', '.join(sets)} FROM {source} "
+            "WHERE t.id = d.id RETURNING 1)"
         )
         self.params.append(ids)
         for i in range(len(fields)):
-            self.params.append([deltas[pk][i] for pk in ids])
-
-    def update_one(self, name: str, model: type[models.Model], pk: int,
-                   deltas: Mapping[str, int], values: Mapping[str, Any]) -> None:
-        sets = [f"{qn(f)} = {qn(f)} + %s" for f in deltas]
-        sets += [f"{qn(_field(model, f).column)} = %s" for f in values]
-        self.params += [*deltas.values()]
-        self.params += [_field(model, f).get_db_prep_save(v, connection)
-                        for f, v in values.items()]
-        self.params.append(pk)
-        self.ctes.append(
-            f"{name} AS (UPDATE {qn(model._meta.db_table)} SET {', '.join(sets)} "
-            "WHERE id = %s RETURNING 1)"
-        )
+            self.params.append([deltas.get(pk, zero)[i] for pk in ids])
+        for f in set_fields:
+            self.params.append([f.get_db_prep_save(values[pk][f.attname], connection)
+                                for pk in ids])
 
 
-@dataclass
-class WrittenIds:
-    refund: int
-    lines: list[int]
-    allocations: list[int]
-    alerts: list[int]
-
-
-def write_refund_postgres(
-    *,
-    refund: Refund,
-    lines: Sequence[RefundLine],
-    allocations: Sequence[RefundPayment],
-    alerts: Sequence[CustomerAlert],
-    line_deltas: Mapping[int, tuple[int, int, int]],
-    stock_deltas: Mapping[int, int],
-    payment_deltas: Mapping[int, int],
-    balance_credit: tuple[int, int] | None,
-    sale: Sale,
-    sale_deltas: Mapping[str, int],
-    sale_values: Mapping[str, Any],
-) -> WrittenIds:
-    """One round trip; returns the ids of the rows it inserted, in the order given."""
+def write_postgres(counters: Sequence[Counters], sale_values: Mapping[int, Mapping[str, Any]],
+                   rows: NewRows | None) -> None:
+    """One round trip: the new rows (if any; their pks are set on them) and every counter
+    of an effect, in the order given (ledger.COUNTERS'; products locked first, pk order)."""
     st = Statement()
-    st.insert_rows("r", Refund, [refund], refund_fk=None)
-    st.insert_rows("rl", RefundLine, lines, refund_fk="refund_id")
-    st.insert_rows("rp", RefundPayment, allocations, refund_fk="refund_id")
-    st.insert_rows("ca", CustomerAlert, alerts, refund_fk="refund_id")
-    st.add_to_counters("lc", SaleLine, line_deltas,
-                       ("refunded_quantity", "refunded_amount", "refunded_tax"))
-    st.add_to_counters("sc", Product, {pk: (d,) for pk, d in stock_deltas.items()},
-                       ("stock",), lock_first=True)
-    st.add_to_counters("pc", Payment, {pk: (d,) for pk, d in payment_deltas.items()},
-                       ("refunded_amount",))
-    if balance_credit is not None:
-        customer_id, amount = balance_credit
-        st.update_one("cb", Customer, customer_id, {"store_balance": amount}, {})
-    st.update_one("su", Sale, sale.pk, sale_deltas, sale_values)
+    if rows is not None:
+        st.insert_rows("r", Refund, [rows.refund], refund_fk=None)
+        st.insert_rows("rl", RefundLine, rows.lines, refund_fk="refund_id")
+        st.insert_rows("rp", RefundPayment, rows.allocations, refund_fk="refund_id")
+        st.insert_rows("ca", CustomerAlert, rows.alerts, refund_fk="refund_id")
+    for name, model, fields, deltas in counters:
+        st.add_to_counters(name, model, deltas, fields,
+                           values=sale_values if name == "sales" else None,
+                           lock_first=name == "stock")
+    if not st.ctes:
+        return
     # The refund row first (it is referenced), then the rest; every data-modifying CTE
     # runs exactly once whether or not it is referenced.
-    sql = (
-        "WITH " + ", ".join(st.ctes) + " SELECT (SELECT id FROM r), "
-        "ARRAY(SELECT id FROM rl ORDER BY id), ARRAY(SELECT id FROM rp ORDER BY id), "
-        "ARRAY(SELECT id FROM ca ORDER BY id)"
-    )
+    select = ("SELECT (SELECT id FROM r), ARRAY(SELECT id FROM rl ORDER BY id), "
+              "ARRAY(SELECT id FROM rp ORDER BY id), ARRAY(SELECT id FROM ca ORDER BY id)"
+              if rows is not None else "SELECT 1")
     with connection.cursor() as cursor:
-        cursor.execute(sql, st.params)
-        refund_id, line_ids, allocation_ids, alert_ids = cursor.fetchone()
-    return WrittenIds(refund_id, list(line_ids), list(allocation_ids), list(alert_ids))
+        cursor.execute("WITH " + ", ".join(st.ctes) + " " + select, st.params)
+        written = cursor.fetchone()
+    if rows is None:
+        return
+    refund_id, *ids = written
+    rows.refund.pk = refund_id
+    rows.refund._state.adding = False
+    for objs, new_ids in zip((rows.lines, rows.allocations, rows.alerts), ids, strict=True):
+        for obj, pk in zip(objs, new_ids, strict=True):
+            obj.pk = pk
+            setattr(obj, "refund_id", refund_id)  # noqa: B010 - rows of three models
+            obj._state.adding = False

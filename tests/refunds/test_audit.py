@@ -9,7 +9,7 @@ from django.db.models import ProtectedError
 
 from backoffice.models import ApiKey
 from refunds.models import Refund, RefundImport, Source
-from refunds.services import refund as refund_module
+from refunds.services import ledger as refund_module
 from refunds.services import refund_create, refunds_bulk_import, sale_cancel
 from sales.models import Payment, Sale
 from sales.services import payment_record

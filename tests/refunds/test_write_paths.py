@@ -9,7 +9,7 @@ from django.forms.models import model_to_dict
 
 from refunds.models import CustomerAlert, Refund, RefundLine, RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
-from refunds.services import refund as refund_module
+from refunds.services import ledger as refund_module
 from sales.models import Customer, Payment, Product, Sale, SaleLine
 from sales.services import payment_record
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory
@@ -107,7 +107,8 @@ def test_the_one_statement_path_is_what_postgresql_runs(postgres, django_assert_
 def test_an_over_refund_is_still_refused_by_the_database_in_one_statement(postgres):
     from django.db import IntegrityError, transaction
 
-    from refunds.services.refund import _plan, refund_write
+    from refunds.services.plan import plan_refund as _plan
+    from refunds.services.refund import refund_write
     from sales.selectors import sale_lock
 
     sale = _make_sale()
