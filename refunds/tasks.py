@@ -13,6 +13,10 @@
 - `requeue_pending_alerts`, `resettle_pending_refunds`: run by beat, they queue again
   what a broker outage or a dead worker left pending.
 
+Tasks import the services inside their bodies (services queue tasks through
+refunds/services/queue.py, which imports this module lazily): the arrows point one way,
+tasks -> services, and no import cycle is held together at load time.
+
 Before a task retries it records when the retry is due (`next_attempt_at`), and beat
 leaves that row alone until then (plus a grace): one retry chain per alert or refund,
 so ALERT_MAX_RETRIES and the backoff hold.
@@ -31,16 +35,6 @@ from django.utils import timezone
 
 from .gateways import GatewayUnavailableError
 from .models import AlertStatus
-from .services.alerts import (
-    AlertDeliveryError,
-    AlertOutcomeNotRecordedError,
-    alert_give_up,
-    alert_record,
-    alert_retry_at,
-    alert_send,
-    alerts_requeue,
-)
-from .services.settle import refund_retry_at, refund_settle, refunds_resettle
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +65,16 @@ def _record(service: Callable[..., object], **kwargs) -> None:
 
 @shared_task(bind=True, max_retries=SETTLE_MAX_RETRIES, acks_late=True)
 def settle_refund(self, refund_id: int) -> str:
+    from .services import settle
+
     try:
-        return refund_settle(refund_id=refund_id).status
+        return settle.refund_settle(refund_id=refund_id).status
     except (GatewayUnavailableError, OperationalError, InterfaceError) as exc:
         if self.request.retries >= self.max_retries:
-            _record(refund_retry_at, refund_id=refund_id, when=None)  # beat takes over
+            _record(settle.refund_retry_at, refund_id=refund_id, when=None)  # beat takes over
             raise
         countdown = _backoff(self.request.retries, factor=2)
-        _record(refund_retry_at, refund_id=refund_id, when=_due(countdown))
+        _record(settle.refund_retry_at, refund_id=refund_id, when=_due(countdown))
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
@@ -87,24 +83,26 @@ def send_customer_alert(self, alert_id: int, outcome: str | None = None,
                         error: str = "") -> str | None:
     """Send the alert; or, given the `outcome` of a send whose record was lost, only
     record it (never send again)."""
+    from .services import alerts
+
     try:
         if outcome is None:
-            alert = alert_send(alert_id=alert_id)
+            alert = alerts.alert_send(alert_id=alert_id)
         else:
-            alert = alert_record(alert_id=alert_id, outcome=outcome, error=error)
-    except AlertDeliveryError as exc:
+            alert = alerts.alert_record(alert_id=alert_id, outcome=outcome, error=error)
+    except alerts.AlertDeliveryError as exc:
         if self.request.retries >= self.max_retries:
-            alert_give_up(alert_id=alert_id)
+            alerts.alert_give_up(alert_id=alert_id)
             return AlertStatus.FAILED
         countdown = _backoff(self.request.retries)
-        _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
+        _record(alerts.alert_retry_at, alert_id=alert_id, when=_due(countdown))
         raise self.retry(exc=exc, countdown=countdown) from exc
-    except AlertOutcomeNotRecordedError as exc:  # Sent (or not): record it, never resend.
+    except alerts.AlertOutcomeNotRecordedError as exc:  # Sent (or not): record it, never resend.
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries),
                          kwargs={"outcome": exc.outcome, "error": exc.error}) from exc
     except (OperationalError, InterfaceError) as exc:  # The database went away.
         countdown = _backoff(self.request.retries)
-        _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
+        _record(alerts.alert_retry_at, alert_id=alert_id, when=_due(countdown))
         raise self.retry(exc=exc, countdown=countdown) from exc
     return alert.status if alert else None
 
@@ -115,19 +113,21 @@ def send_customer_alerts(alert_ids: list[int]) -> list[str | None]:
     not one per channel. This is each alert's first attempt; one that fails goes on to
     its own retry chain (send_customer_alert, counting from its second attempt), and one
     whose outcome could not be recorded to a task that only records it."""
+    from .services import alerts
+
     outcome: list[str | None] = []
     for alert_id in alert_ids:
         try:
-            alert = alert_send(alert_id=alert_id)
-        except AlertOutcomeNotRecordedError as exc:
+            alert = alerts.alert_send(alert_id=alert_id)
+        except alerts.AlertOutcomeNotRecordedError as exc:
             send_customer_alert.apply_async(
                 (alert_id,), {"outcome": exc.outcome, "error": exc.error},
                 countdown=_backoff(0), retries=1)
             outcome.append(AlertStatus.SENDING)
             continue
-        except (AlertDeliveryError, OperationalError, InterfaceError):
+        except (alerts.AlertDeliveryError, OperationalError, InterfaceError):
             countdown = _backoff(0)
-            _record(alert_retry_at, alert_id=alert_id, when=_due(countdown))
+            _record(alerts.alert_retry_at, alert_id=alert_id, when=_due(countdown))
             send_customer_alert.apply_async((alert_id,), countdown=countdown, retries=1)
             outcome.append(AlertStatus.PENDING)
             continue
@@ -138,10 +138,14 @@ def send_customer_alerts(alert_ids: list[int]) -> list[str | None]:
 @shared_task
 def requeue_pending_alerts(older_than: int = 60) -> int:
     """Queue again alerts pending for longer than `older_than` seconds."""
+    from .services.alerts import alerts_requeue
+
     return alerts_requeue(older_than=timedelta(seconds=older_than)).queued
 
 
 @shared_task
 def resettle_pending_refunds(older_than: int = 300) -> int:
     """Queue again the settlement of online refunds pending for longer than that."""
+    from .services.settle import refunds_resettle
+
     return refunds_resettle(older_than=timedelta(seconds=older_than))

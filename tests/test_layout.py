@@ -4,6 +4,7 @@ dependency rules"); which module may import which is import-linter's (`lint-impo
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,3 +62,28 @@ def test_the_checks_see_what_they_look_for(tmp_path):
                       + "x = 1\n" * MAX_LINES)
     assert _private_imports(module) == [".refund:_plan (line 1)", ".:_case (line 2)"]
     assert _lines(module) == MAX_LINES + 2
+
+
+def _module_level_imports(path: Path) -> list[str]:
+    """The modules a file imports when it loads (not inside a function)."""
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            found.append("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return found
+
+
+def test_tasks_and_services_import_each_other_one_way():
+    """Tasks import the services inside their bodies; services reach the tasks only
+    through refunds/services/queue.py, lazily: no cycle at load time (import-linter cannot
+    tell a function's import from a module's, so this test does)."""
+    tasks = _module_level_imports(ROOT / "refunds" / "tasks.py")
+    assert not [m for m in tasks if "services" in m], tasks
+    for path in (ROOT / "refunds" / "services").glob("*.py"):
+        loaded = _module_level_imports(path)
+        assert not [m for m in loaded if m.endswith("tasks")], (path.name, loaded)
+        if path.name != "queue.py":  # not even inside a function
+            assert not re.search(r"^\s*(from|import)\s+[.\w]*tasks\b", path.read_text(),
+                                 re.M), path.name

@@ -156,14 +156,15 @@ def snapshot_mail(settings):
 
 @pytest.fixture
 def retries_due(monkeypatch):
-    """When the send task said each retry of an alert was due (tasks.alert_retry_at)."""
+    """When the send task said each retry of an alert was due (alerts.alert_retry_at,
+    which the task looks up when it runs)."""
     due: list[object] = []
 
     def spy(*, alert_id, when):
         due.append(when)
         return alert_retry_at(alert_id=alert_id, when=when)
 
-    monkeypatch.setattr(tasks, "alert_retry_at", spy)
+    monkeypatch.setattr("refunds.services.alerts.alert_retry_at", spy)
     return due
 
 
