@@ -1,8 +1,9 @@
 """Work the services hand to the workers: the one module that reaches the tasks.
 
 Services never import `refunds.tasks` (the tasks import the services); they queue work
-here. The tasks module is imported inside `_tasks()` only: the single sanctioned lazy
-import, since tasks.py imports the services at load time. A broker that is down never
+here. The tasks module is imported inside `_tasks()` only, the one place a service
+reaches it (the tasks import the services inside their bodies; tests/test_layout.py
+keeps both rules). A broker that is down never
 breaks the caller's committed work: what was not queued stays pending in the database
 and beat queues it again.
 """
