@@ -35,23 +35,27 @@ class ApiKey(AbstractAPIKey):
 
 
 class IdempotencyKey(models.Model):
-    """A request's Idempotency-Key with a hash of the request and its first response
-    (backoffice.api.idempotency.run_idempotent): recording a payment (sales) and refunding
-    or cancelling (refunds) both use it.
+    """THE idempotency store (backoffice.idempotency.run_once): one row per caller's key
+    with a hash of the request and what its first run produced — the refund it made
+    and/or the response the API answered. Every door uses it: the API (refunds, cancels,
+    payments, the dialects) and the services' own keys (`refund_sale --idempotency-key`).
 
     Claimed inside the same transaction as the work it guards: a concurrent request
-    with the same key waits on the row, then replays the stored response.
+    with the same key waits on the row, then replays the first outcome. Purged after
+    IDEMPOTENCY_KEY_TTL_DAYS; the refund it points at stays.
     """
 
     key = models.CharField(max_length=255)
-    # Whose key it is (backoffice.api.idempotency.request_owner): unique per owner.
+    # Whose key it is: "key:<api key prefix>", "user:<staff id>" (a session), "" (a
+    # command); backoffice.api.idempotency.request_owner. Unique per owner.
     owner = models.CharField(max_length=64, blank=True, default="")
     request_hash = models.CharField(max_length=64)
     response_status = models.IntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
-    # The refund the request made, if it made one. Named by string, never imported: a
-    # link in the database the import contracts do not see (README, "Layout and
-    # dependency rules").
+    # The refund the request made, if it made one: the key points at the refund (never
+    # the reverse), so purging the key leaves the refund's own record whole. Named by
+    # string, never imported: a link in the database the import contracts do not see
+    # (README, "Layout and dependency rules").
     refund = models.ForeignKey(
         "refunds.Refund", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -65,3 +69,9 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def done(self) -> bool:
+        """Its first request finished (it answered, or made a refund). A committed row
+        always is; one that is not belongs to a request still running."""
+        return self.response_status is not None or self.refund_id is not None

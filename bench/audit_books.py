@@ -23,11 +23,11 @@ REFUND_A_TENTH = [
     f"""INSERT INTO refunds_refund (sale_id, type, status, currency, restock,
         refund_processing_fee, refund_reseller_fee, refund_shipping, alert_customer, online,
         lines_amount, tax_amount, processing_fee, reseller_fee, shipping_fee, total, units,
-        reason, note, batch_id, request_hash, import_source, source, created_at, settled_at,
+        reason, note, batch_id, import_source, source, created_at, settled_at,
         failure_reason)
         SELECT id, 'refund', 'succeeded', currency, false, false, false, false, false, false,
         subtotal, tax_total, 0, 0, 0, total, units, 'requested_by_customer', '',
-        'bench-audit', '', '', 'command', created_at, created_at, ''
+        'bench-audit', '', 'command', created_at, created_at, ''
         FROM sales_sale WHERE id IN ({_CHOSEN})""",
     """INSERT INTO refunds_refundline (refund_id, sale_line_id, quantity, amount, tax_amount)
         SELECT r.id, l.id, l.quantity, l.net_amount, l.tax_amount

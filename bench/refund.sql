@@ -40,11 +40,11 @@ WITH r AS (
     INSERT INTO refunds_refund (
         type, status, currency, restock, refund_processing_fee, refund_reseller_fee,
         refund_shipping, alert_customer, online, lines_amount, tax_amount, processing_fee,
-        reseller_fee, shipping_fee, total, units, reason, note, batch_id, request_hash,
+        reseller_fee, shipping_fee, total, units, reason, note, batch_id,
         import_source, source, created_at, settled_at, failure_reason, created_by_id,
         sale_id)
     VALUES ('refund', 'succeeded', 'GBP', true, false, false, false, true, false, :amt,
-            :tax, 0, 0, 0, :amt + :tax, 1, 'damaged', '', '', '', '', 'api', now(), now(),
+            :tax, 0, 0, 0, :amt + :tax, 1, 'damaged', '', '', '', 'api', now(), now(),
             '', NULL, :sid)
     RETURNING id),
 rl AS (INSERT INTO refunds_refundline (refund_id, sale_line_id, quantity, amount, tax_amount)

@@ -96,12 +96,9 @@ class Refund(models.Model):
     batch_id = models.CharField(max_length=128, blank=True, db_index=True)
     returned_at = models.DateTimeField(null=True, blank=True)
 
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
-    # Whose key it is (backoffice.api.idempotency.request_owner): "key:<api key prefix>",
-    # "user:<staff id>", or "" (commands). Keys are unique per owner, as Stripe's are
-    # per account: one integration can't burn another's key.
-    idempotency_owner = models.CharField(max_length=64, blank=True, default="")
-    request_hash = models.CharField(max_length=64, blank=True)
+    # A refund asked for with an idempotency key is pointed at by that key's row
+    # (backoffice.IdempotencyKey.refund, the one store): purging the key after its week
+    # ends replay protection, never this record.
     external_id = models.CharField(max_length=128, null=True, blank=True)
     import_source = models.CharField(max_length=64, blank=True)
     # An imported refund that was withdrawn (sent again with no line items).
@@ -164,11 +161,6 @@ class Refund(models.Model):
                 fields=["external_id", "import_source"],
                 condition=Q(external_id__isnull=False),
                 name="refund_external_id_unique_per_source",
-            ),
-            models.UniqueConstraint(
-                fields=["idempotency_owner", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="refund_idempotency_key_unique_per_owner",
             ),
         ]
 

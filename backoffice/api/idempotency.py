@@ -1,12 +1,10 @@
-"""Idempotency-Key for API writes (DESIGN §3.6).
+"""Idempotency-Key for API writes (DESIGN §3.6), on the one store.
 
-The key is claimed INSIDE the transaction of the work it guards: its row is inserted
-first, so a concurrent request with the same key blocks on the unique index until the
-first commits, then finds the row and replays the stored response (same status, same
-body). The same key with a different request is a 422; waiting longer than
-settings.IDEMPOTENCY_LOCK_TIMEOUT_MS (PostgreSQL `lock_timeout`) is a 409. Only
-successful responses are stored: a refused request rolls back with its key, so a retry
-is tried afresh.
+The key is the request's `Idempotency-Key` header (or `uuid` field), its owner the API
+key (a staff session: its user), its fingerprint a hash of method, path, user and body.
+backoffice.idempotency.run_once claims it in the transaction of the work and keeps the
+response (and the refund it made); a repeat gets the same status and body. Only
+successful responses are kept: a refused request rolls back with its key.
 """
 
 from __future__ import annotations
@@ -17,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, OperationalError, connection, transaction
 
-from backoffice.errors import IdempotencyKeyInUseError, IdempotencyKeyReusedError
+from backoffice.idempotency import KeyOutcome, key_reused, run_once
+from backoffice.models import IdempotencyKey
 
 from .auth import request_api_key
 from .envelope import Envelope
@@ -82,49 +79,24 @@ def _decode(stored) -> Envelope:
     return Envelope(json.loads(stored) if isinstance(stored, str) else stored)
 
 
+def _replay(row: IdempotencyKey) -> Outcome:
+    if row.response_status is None:
+        # The key's first use was not an API request (a service's own key): nothing to
+        # answer byte for byte, and never the same request.
+        raise key_reused()
+    return Outcome(row.response_status, _decode(row.response_body), replayed=True)
+
+
 def run_idempotent(
-    *, model, key: str | None, owner: str, fingerprint: str, work: Callable[[], Outcome]
+    *, key: str | None, owner: str, fingerprint: str, work: Callable[[], Outcome]
 ) -> Outcome:
-    """Run `work` once per (owner, key). `model` has owner, key, request_hash,
-    response_status, response_body and refund (refunds.models.IdempotencyKey)."""
-    if not key:
-        return work()
-    with transaction.atomic():
-        postgres = connection.vendor == "postgresql"
-        if postgres:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('lock_timeout', %s, true)",
-                    [f"{int(settings.IDEMPOTENCY_LOCK_TIMEOUT_MS)}ms"],
-                )
-        try:
-            with transaction.atomic():
-                row = model.objects.create(owner=owner, key=key, request_hash=fingerprint)
-        except IntegrityError:
-            row = model.objects.filter(owner=owner, key=key).first()
-            if row is None or row.response_status is None:
-                raise IdempotencyKeyInUseError(
-                    "A request with this idempotency key is still being processed; retry later."
-                ) from None
-            if row.request_hash != fingerprint:
-                raise IdempotencyKeyReusedError(
-                    "This idempotency key was already used for a different request.",
-                    extra={"Idempotency-Key": ["Already used for a different request."]},
-                ) from None
-            return Outcome(row.response_status, _decode(row.response_body), replayed=True)
-        except OperationalError as exc:
-            if "lock" in str(exc).lower():
-                raise IdempotencyKeyInUseError(
-                    "A request with this idempotency key is still being processed; retry later."
-                ) from exc
-            raise
-        if postgres:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', '0', true)")
-        outcome = work()
-        row.response_status = outcome.status
-        row.response_body = _encode(outcome.body)
-        row.refund = outcome.refund
-        row.save(update_fields=["response_status", "response_body", "refund"])
-        outcome.body = _decode(row.response_body)
+    """Run `work` once per (owner, key); a repeat answers what the first answered."""
+    outcome = run_once(
+        key=key, owner=owner, fingerprint=fingerprint, work=work, replay=_replay,
+        outcome=lambda done: KeyOutcome(refund=done.refund, status=done.status,
+                                        body=_encode(done.body)),
+    )
+    if key and not outcome.replayed:
+        # What a repeat will answer, to the byte (dates as the encoder wrote them).
+        outcome.body = _decode(_encode(outcome.body))
     return outcome

@@ -172,7 +172,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ("Import and batch", {"classes": ["collapse"],
                               "fields": ["batch_id", "external_id", "import_source",
                                          "returned_at", "withdrawn_at",
-                                         "idempotency_key"]}),
+                                         "idempotency_key_display"]}),
     ]
     readonly_fields = [
         "sale_link", "type", "status_display", "total_display", "units", "reason_display",
@@ -181,7 +181,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "shipping_fee_display", "restock", "refund_processing_fee", "refund_reseller_fee",
         "refund_shipping", "alert_customer", "online", "settled_at", "failure_reason",
         "batch_id", "external_id", "import_source", "returned_at", "withdrawn_at",
-        "idempotency_key",
+        "idempotency_key_display",
     ]
 
     class Media:
@@ -303,6 +303,12 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def credit_note(self, obj):
         url = reverse("admin:refunds_refund_credit_note", args=[obj.pk])
         return format_html('<a href="{}" target="_blank">Print</a>', url)
+
+    @admin.display(description="idempotency key")
+    def idempotency_key_display(self, obj):
+        """The key that asked for it, from the one store (gone once purged: "-")."""
+        row = IdempotencyKey.objects.filter(refund=obj).only("owner", "key").first()
+        return f"{row.key} ({row.owner or 'command'})" if row else "-"
 
 
 @admin.register(RefundLine)

@@ -21,7 +21,6 @@ from backoffice.api.idempotency import (
     run_idempotent,
 )
 from backoffice.errors import NothingToRefundError, RefundNotFoundError
-from backoffice.models import IdempotencyKey
 from refunds.models import Refund, Source
 from refunds.services import (
     CancelResult,
@@ -90,24 +89,19 @@ def respond(outcome: Outcome) -> Response:
 
 
 def idempotent(request, work) -> Response:
-    """work(key, fingerprint) -> Outcome, once per Idempotency-Key (or `uuid` field)."""
-    key = request_key(request)
-    fingerprint = request_hash(request, who=request.user.pk)
-    owner = request_owner(request)
-    return respond(run_idempotent(model=IdempotencyKey, key=key, owner=owner,
-                                  fingerprint=fingerprint,
-                                  work=lambda: work(key, fingerprint)))
+    """work() -> Outcome, once per Idempotency-Key (or `uuid` field) and caller: the one
+    store (backoffice.idempotency) keeps the answer and the refund it made."""
+    return respond(run_idempotent(key=request_key(request), owner=request_owner(request),
+                                  fingerprint=request_hash(request, who=request.user.pk),
+                                  work=work))
 
 
-def api_refund_create(request, *, sale_id: int, key: str | None, fingerprint: str,
-                      **service_kwargs) -> RefundResult:
+def api_refund_create(request, *, sale_id: int, **service_kwargs) -> RefundResult:
     """refund_create for an API request (native or a dialect): the request's user and key,
-    door `api`, its idempotency key."""
+    door `api`. Its Idempotency-Key was claimed by `idempotent` around it."""
     return refund_create(
-        sale_id=sale_id, idempotency_key=key, request_hash=fingerprint if key else "",
-        idempotency_owner=request_owner(request), actor=request.user, source=Source.API,
-        api_key=request_api_key(request),
-        **service_kwargs,
+        sale_id=sale_id, actor=request.user, source=Source.API,
+        api_key=request_api_key(request), **service_kwargs,
     )
 
 
@@ -117,15 +111,13 @@ def api_sale_cancel(request, *, sale_id: int, **service_kwargs) -> CancelResult:
                        api_key=request_api_key(request), **service_kwargs)
 
 
-def refund_in_full(request, *, sale_id: int, key: str | None, fingerprint: str,
-                   **service_kwargs) -> Refund | None:
+def refund_in_full(request, *, sale_id: int, **service_kwargs) -> Refund | None:
     """Refund all that remains; None when the sale was already refunded in full (PUT
     /sales/refund/{id} is idempotent by nature: 200 again, nothing more)."""
     if Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
         return None
     try:
-        return api_refund_create(request, sale_id=sale_id, key=key, fingerprint=fingerprint,
-                                 **service_kwargs).refund
+        return api_refund_create(request, sale_id=sale_id, **service_kwargs).refund
     except NothingToRefundError:
         # A concurrent full refund got there first: the same answer.
         if not Sale.objects.filter(pk=sale_id, status=SaleStatus.REFUNDED).exists():
@@ -134,11 +126,10 @@ def refund_in_full(request, *, sale_id: int, key: str | None, fingerprint: str,
 
 
 def _create_refund(request, ident: int | str, ser) -> Response:
-    def work(key, fingerprint):
+    def work():
         with ser.request_paths():
             result = with_sale_id(ident, lambda sale_id: api_refund_create(
-                request, sale_id=sale_id, key=key, fingerprint=fingerprint,
-                **ser.service_kwargs(),
+                request, sale_id=sale_id, **ser.service_kwargs(),
             ))
         return Outcome(201, success(render_refund(result), "refund created", 201),
                        refund=result.refund)
@@ -202,9 +193,8 @@ class SaleFullRefundView(strict.APIView):
         ser.is_valid(raise_exception=True)
         sale_id = sale_resolve_id(ident)
 
-        def work(key, fingerprint):
-            refund = refund_in_full(request, sale_id=sale_id, key=key, fingerprint=fingerprint,
-                                    **ser.service_kwargs())
+        def work():
+            refund = refund_in_full(request, sale_id=sale_id, **ser.service_kwargs())
             return Outcome(200, success(render_sale(sale_id, request=request), "sale refunded"),
                            refund=refund)
 
@@ -231,7 +221,7 @@ class SaleCancelView(strict.APIView):
         d = ser.validated_data
         sale_id = sale_resolve_id(ident)
 
-        def work(key, fingerprint):
+        def work():
             result = api_sale_cancel(
                 request, sale_id=sale_id, reason=d["reason"], note=d["note"],
                 restock=d["restock"], alert_customer=d["alert_customer"],

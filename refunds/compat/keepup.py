@@ -111,9 +111,9 @@ class KeepupRefundView(KeepupView):
     def put(self, request, sale_id):
         ident, alert = self.parse(request, sale_id)
 
-        def work(key, fingerprint):
-            refund = refund_in_full(request, sale_id=ident, key=key, fingerprint=fingerprint,
-                                    items=None, options=RefundOptions(alert_customer=alert))
+        def work():
+            refund = refund_in_full(request, sale_id=ident, items=None,
+                                    options=RefundOptions(alert_customer=alert))
             return Outcome(200, keepup_body(ident, "sale refunded"), refund=refund)
 
         return idempotent(request, work)
@@ -132,7 +132,7 @@ class KeepupCancelView(KeepupView):
     def put(self, request, sale_id):
         ident, alert = self.parse(request, sale_id)
 
-        def work(key, fingerprint):
+        def work():
             result = api_sale_cancel(request, sale_id=ident, alert_customer=alert)
             return Outcome(200, keepup_body(ident, "sale cancelled"), refund=result.refund)
 

@@ -245,9 +245,8 @@ class NuwebOrderRefundView(NuwebView):
             online=d["online"],
         )
 
-        def work(key, fingerprint):
-            refund = api_refund_create(request, sale_id=sale_id, key=key,
-                                       fingerprint=fingerprint, items=None, options=options,
+        def work():
+            refund = api_refund_create(request, sale_id=sale_id, items=None, options=options,
                                        splits=splits).refund
             return nuweb_outcome(request, sale_id, refund.total, refund)
 

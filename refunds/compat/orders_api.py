@@ -211,10 +211,9 @@ class OrdersApiRefundView(PlainDialectView):
         ser = OrdersApiRefundSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
 
-        def work(key, fingerprint):
+        def work():
             result = with_sale_id(orderId, lambda sale_id: api_refund_create(
-                request, sale_id=sale_id, key=key, fingerprint=fingerprint,
-                **ser.service_kwargs(),
+                request, sale_id=sale_id, **ser.service_kwargs(),
             ))
             body = render_refund(result.refund, connection_id=connection, order_id=orderId,
                                  lines=None if result.replayed else result.lines)

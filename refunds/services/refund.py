@@ -18,7 +18,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backoffice.errors import ConstraintViolationError, DomainError, IdempotencyKeyReusedError
+from backoffice.errors import ConstraintViolationError, DomainError
+from backoffice.idempotency import KeyOutcome, key_reused, run_once
+from backoffice.models import IdempotencyKey
 from sales.selectors import sale_lock
 
 from ..models import (
@@ -70,7 +72,6 @@ def refund_create(
     expected_refunded_amount: int | None = None,
     idempotency_key: str | None = None,
     idempotency_owner: str = "",
-    request_hash: str = "",
     actor: Any = None,
     source: str = Source.ADMIN,
     external_id: str | None = None,
@@ -79,40 +80,42 @@ def refund_create(
 ) -> RefundResult:
     """Refund a sale, in full (no items) or by line and quantity. One transaction.
 
-    With an idempotency key, a repeat of the same request returns the first refund and
-    changes nothing; the same key with another request is refused. `api_key`: the
+    With an idempotency key (`idempotency_owner`: whose key it is), a repeat of the same
+    request (sale, items, options, splits) returns the first refund and changes nothing;
+    the same key with another request is refused (backoffice.idempotency.run_once, the one
+    store; the API claims its keys there itself and calls this without one). `api_key`: the
     backoffice.ApiKey the request came through (stored on the refund), or None.
     """
     norm_items = normalise_items(items)
-    fingerprint = request_hash or request_fingerprint(
+    fingerprint = request_fingerprint(
         sale_id=sale_id, items=norm_items, options=asdict(options),
         splits=dict(splits or {}),
-    )
-    try:
+    ) if idempotency_key else ""
+
+    def write() -> RefundResult:
         with transaction.atomic():
             locked = sale_lock(sale_id)
-            if idempotency_key:
-                existing = Refund.objects.filter(
-                    idempotency_owner=idempotency_owner, idempotency_key=idempotency_key
-                ).first()
-                if existing is not None:
-                    if existing.request_hash != fingerprint:
-                        raise IdempotencyKeyReusedError(
-                            "This idempotency key was already used for a different request."
-                        )
-                    return RefundResult(existing, replayed=True)
             plan = plan_refund(
                 locked, items=norm_items, options=options, splits=splits,
                 expected_refunded_amount=expected_refunded_amount,
             )
-            written = refund_write(
+            return refund_write(
                 plan, refund_type=plan.options.type, actor=actor, source=source,
-                idempotency_key=idempotency_key, idempotency_owner=idempotency_owner,
-                request_hash=fingerprint, external_id=external_id,
-                import_source=import_source, api_key=api_key,
+                external_id=external_id, import_source=import_source, api_key=api_key,
             )
+
+    try:
+        # The one store (backoffice.idempotency): the key's row is claimed before the
+        # sale is locked, and points at the refund it made.
+        written = run_once(
+            key=idempotency_key, owner=idempotency_owner, fingerprint=fingerprint,
+            work=write, replay=replayed_refund,
+            outcome=lambda result: KeyOutcome(refund=result.refund),
+        )
     except IntegrityError as exc:
-        raise refusal_for(exc, idempotency_key) from exc
+        raise refusal_for(exc) from exc
+    if written.replayed:
+        return written
     refund = written.refund
     if refund.status == RefundStatus.PENDING:
         # Eager settlement (embedded run) may already have answered.
@@ -127,13 +130,17 @@ def refund_create(
     return written
 
 
-def refusal_for(exc: IntegrityError, idempotency_key: str | None = None) -> DomainError:
-    """The DomainError for a write the database refused (a constraint, a reused key)."""
+def replayed_refund(row: IdempotencyKey) -> RefundResult:
+    """A repeat of a refund request: the refund its key made, written nothing."""
+    if row.refund is None:
+        # The key answered an API request that made no refund: never this request.
+        raise key_reused()
+    return RefundResult(row.refund, replayed=True)
+
+
+def refusal_for(exc: IntegrityError) -> DomainError:
+    """The DomainError for a write the database refused (a constraint)."""
     text = str(exc)
-    if idempotency_key and "idempotency_key" in text:
-        return IdempotencyKeyReusedError(
-            "This idempotency key was already used for a different request."
-        )
     return ConstraintViolationError(
         "The refund was refused because it would give back more than was bought or paid.",
         extra={"constraint": [text.splitlines()[0][:200]]},
@@ -146,9 +153,6 @@ def refund_row(
     refund_type: str,
     actor: Any,
     source: str,
-    idempotency_key: str | None = None,
-    idempotency_owner: str = "",
-    request_hash: str = "",
     external_id: str | None = None,
     import_source: str = "",
     now: datetime | None = None,
@@ -182,9 +186,6 @@ def refund_row(
         note=opts.note,
         batch_id=opts.batch_id,
         returned_at=opts.returned_at,
-        idempotency_key=idempotency_key or None,
-        idempotency_owner=idempotency_owner if idempotency_key else "",
-        request_hash=request_hash,
         external_id=external_id,
         import_source=import_source,
         source=source,
@@ -200,9 +201,6 @@ def refund_write(
     refund_type: str,
     actor: Any,
     source: str,
-    idempotency_key: str | None = None,
-    idempotency_owner: str = "",
-    request_hash: str = "",
     external_id: str | None = None,
     import_source: str = "",
     alert_event: str | None = None,
@@ -215,9 +213,7 @@ def refund_write(
     now = timezone.now()
     refund = refund_row(
         plan, refund_type=refund_type, actor=actor, source=source,
-        idempotency_key=idempotency_key, idempotency_owner=idempotency_owner,
-        request_hash=request_hash, external_id=external_id, import_source=import_source,
-        now=now, api_key=api_key,
+        external_id=external_id, import_source=import_source, now=now, api_key=api_key,
     )
     lines = [
         RefundLine(refund=refund, sale_line=pl.line, quantity=pl.quantity,
@@ -251,4 +247,4 @@ def refund_write(
 
 
 __all__ = ["RefundOptions", "RefundResult", "refund_create", "refund_preview", "refund_row",
-           "refund_write", "refusal_for", "request_fingerprint"]
+           "refund_write", "refusal_for", "replayed_refund", "request_fingerprint"]

@@ -17,7 +17,6 @@ from backoffice.api.idempotency import (
     request_owner,
     run_idempotent,
 )
-from backoffice.models import IdempotencyKey
 from sales.document import sale_detail, sale_detail_json, sale_json_supported
 from sales.models import Customer, Product, Sale
 from sales.selectors import sale_resolve_id
@@ -120,7 +119,7 @@ class SaleBalanceView(strict.APIView):
 
         # A retried payment must not be recorded twice: same Idempotency-Key, same answer.
         outcome = run_idempotent(
-            model=IdempotencyKey, key=request_key(request),
+            key=request_key(request),
             owner=request_owner(request),
             fingerprint=request_hash(request, who=request.user.pk), work=work,
         )

@@ -98,29 +98,37 @@ def test_the_service_scopes_its_own_replay_by_owner():
     assert a.refund.pk != b.refund.pk and again.replayed and again.refund.pk == a.refund.pk
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_migration_gives_earlier_rows_their_caller():
+    """Migration 0006 run on the rows as they were then (refunds 0008: a refund still
+    carried its key and owner; refunds 0009 moved them into the one store)."""
     from importlib import import_module
 
-    from django.apps import apps
+    from tests.migrating import migrated_to
 
     migration = import_module("refunds.migrations.0006_hardening_idempotency_scope")
-    mine = _integration("mine")
-    sale = SaleFactory(lines=[(3, 1000)])
-    assert_ok(mine.post(f"/api/v2/sales/{sale.pk}/refunds/", _body(sale), format="json",
-                        HTTP_IDEMPOTENCY_KEY="old-1"), 201)
-    refund, row = Refund.objects.get(), IdempotencyKey.objects.get()
-    owner = refund.idempotency_owner
-    assert owner.startswith("key:") and row.owner == owner
-    Refund.objects.update(idempotency_owner="")
-    IdempotencyKey.objects.update(owner="")
+    with migrated_to([("refunds", "0008_idempotencykey_to_backoffice")]) as apps:
+        OldRefund = apps.get_model("refunds", "Refund")
+        OldKey = apps.get_model("backoffice", "IdempotencyKey")
+        mine = UserFactory(username="mine", is_staff=False)
+        make_key(mine, name="mine")
+        api_key = mine.api_keys.get()
+        sale = SaleFactory(lines=[(3, 1000)])
+        refund = OldRefund.objects.create(
+            sale_id=sale.pk, currency=sale.currency, source="api", api_key_id=api_key.pk,
+            created_by_id=mine.pk, idempotency_key="old-1", idempotency_owner="",
+            request_hash="h")
+        OldKey.objects.create(key="old-1", owner="", request_hash="h", response_status=201,
+                              response_body="{}", refund_id=refund.pk)
 
-    class AppsOfThen:
-        """The registry as migration 0006 saw it: IdempotencyKey still in refunds (it is
-        in backoffice since backoffice 0005)."""
+        class AppsOfThen:
+            """The registry as migration 0006 saw it: IdempotencyKey still in refunds (it
+            is in backoffice since backoffice 0005)."""
 
-        def get_model(self, app_label, name):
-            return apps.get_model("backoffice" if name == "IdempotencyKey" else app_label,
-                                  name)
+            def get_model(self, app_label, name):
+                return apps.get_model("backoffice" if name == "IdempotencyKey" else app_label,
+                                      name)
 
-    migration.fill_owners(AppsOfThen(), None)
-    assert Refund.objects.get().idempotency_owner == owner == IdempotencyKey.objects.get().owner
+        migration.fill_owners(AppsOfThen(), None)
+        owner = OldRefund.objects.get().idempotency_owner
+        assert owner == f"key:{api_key.prefix}" == OldKey.objects.get().owner
