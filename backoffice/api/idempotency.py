@@ -91,12 +91,15 @@ def run_idempotent(
     *, key: str | None, owner: str, fingerprint: str, work: Callable[[], Outcome]
 ) -> Outcome:
     """Run `work` once per (owner, key); a repeat answers what the first answered."""
-    outcome = run_once(
-        key=key, owner=owner, fingerprint=fingerprint, work=work, replay=_replay,
-        outcome=lambda done: KeyOutcome(refund=done.refund, status=done.status,
-                                        body=_encode(done.body)),
-    )
-    if key and not outcome.replayed:
+    kept: list[str] = []
+
+    def keep(done: Outcome) -> KeyOutcome:
+        kept.append(_encode(done.body))
+        return KeyOutcome(refund=done.refund, status=done.status, body=kept[0])
+
+    outcome = run_once(key=key, owner=owner, fingerprint=fingerprint, work=work,
+                       replay=_replay, outcome=keep)
+    if kept:
         # What a repeat will answer, to the byte (dates as the encoder wrote them).
-        outcome.body = _decode(_encode(outcome.body))
+        outcome.body = _decode(kept[0])
     return outcome
