@@ -10,7 +10,7 @@ from django.forms.models import model_to_dict
 from refunds.models import CustomerAlert, Refund, RefundLine, RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from refunds.services import ledger as refund_module
-from sales.models import Customer, Payment, Product, Sale, SaleLine
+from sales.models import Customer, Payment, Product, Sale, SaleCancellation, SaleLine
 from sales.services import payment_record
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory
 
@@ -36,6 +36,7 @@ def _snapshot(sale: Sale) -> dict:
         "allocations": [_row(x) for x in RefundPayment.objects.filter(
             refund__in=refunds).order_by("pk")],
         "alerts": [_row(x) for x in CustomerAlert.objects.filter(sale=sale).order_by("pk")],
+        "cancellation": [_row(x) for x in SaleCancellation.objects.filter(sale=sale)],
         "balance": Customer.objects.get(pk=sale.customer_id).store_balance,
         "stock": sorted(Product.objects.filter(
             pk__in=SaleLine.objects.filter(sale=sale).values("product_id")
@@ -92,6 +93,10 @@ def test_one_statement_and_the_orm_write_the_same_rows(postgres, monkeypatch, sc
     one_statement, orm = snapshots
     assert one_statement == orm
     assert one_statement["refunds"], "the scenario wrote no refund"
+    if scenario.startswith("cancel"):
+        assert one_statement["cancellation"] == [
+            {"reason": "customer", "note": "", "cancelled_by": None, "source": "admin",
+             "restock": True, "alert": True}]
 
 
 def test_the_one_statement_path_is_what_postgresql_runs(postgres, django_assert_num_queries):
