@@ -226,3 +226,20 @@ def test_a_cancellation_refused_by_the_gateway_is_undone_and_its_row_deleted(
     assert refund.status == "failed"
     assert _books(sale) == before
     assert before["sale"]["status"] == "paid"
+
+
+def test_the_ledger_refuses_to_cancel_a_sale_without_its_cancellation_row(write_path):
+    """A cancelled sale always has its SaleCancellation row: an effect that cancels a sale
+    holding none in memory is refused before anything is written."""
+    sale = _sale()
+    before = _books(sale)
+    with pytest.raises(ValueError, match="without its SaleCancellation row"), \
+            transaction.atomic():
+        locked = sale_lock(sale.pk)
+        effect = Effect(cancelled={sale.pk: 1})
+        effect.apply([locked])
+    with pytest.raises(ValueError, match="without its SaleCancellation row"), \
+            transaction.atomic():
+        locked = sale_lock(sale.pk)
+        ledger_write(Effect(cancelled={sale.pk: 1}), {sale.pk: locked.sale})
+    assert _books(sale) == before
