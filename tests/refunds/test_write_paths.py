@@ -126,3 +126,16 @@ def test_an_over_refund_is_still_refused_by_the_database_in_one_statement(postgr
         refund_write(plan, refund_type="refund", actor=None, source="command")
     line.refresh_from_db()
     assert line.refunded_quantity == 0
+
+
+@pytest.mark.parametrize("paid", [True, False], ids=["paid", "unpaid"])
+def test_a_cancel_writes_its_row_in_the_one_statement(postgres, django_assert_num_queries,
+                                                      paid):
+    sale = _make_sale() if paid else SaleFactory(lines=[(1, 500)], paid=False)
+    # BEGIN, the sale with its customer and cancellation, lines and payments (locked, one
+    # statement), the one write (refund, lines, allocations, counters, status and the
+    # cancellation row), COMMIT
+    with django_assert_num_queries(4):
+        result = sale_cancel(sale_id=sale.pk, reason="fraud", restock=False)
+    assert SaleCancellation.objects.filter(sale=sale, reason="fraud", restock=False).exists()
+    assert (result.refund is not None) == paid
