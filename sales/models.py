@@ -17,6 +17,8 @@ from django.db.models.functions import Cast, Concat, LPad
 
 from backoffice.errors import EXTERNAL_ID_LIKE_NUMBER
 
+from .choices import CANCEL_SOURCES, CancelReason, SaleChannel, SaleKind, SaleStatus
+
 
 def _choices_check(name: str, field: str, choices: type[models.TextChoices]):
     return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
@@ -57,43 +59,6 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} — {self.name}"
-
-
-class SaleKind(models.TextChoices):
-    QUOTE = "quote", "Quote"
-    INVOICE = "invoice", "Invoice"
-    RECEIPT = "receipt", "Receipt"
-
-
-class SaleChannel(models.TextChoices):
-    POS = "pos", "Point of sale"
-    STOREFRONT = "storefront", "Storefront"
-    API = "api", "API"
-    MANUAL = "manual", "Manual"
-
-
-class SaleStatus(models.TextChoices):
-    QUOTE = "quote", "Quote"
-    UNPAID = "unpaid", "Unpaid"
-    PARTIALLY_PAID = "partially_paid", "Partially paid"
-    PAID = "paid", "Paid"
-    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-    REFUNDED = "refunded", "Refunded"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-# The doors a sale is cancelled through (refunds.models.Source's values; a test keeps
-# the two equal: sales does not import refunds).
-CANCEL_SOURCES = ("admin", "api", "command", "import")
-
-
-class CancelReason(models.TextChoices):
-    CUSTOMER = "customer", "Customer changed their mind"
-    DECLINED = "declined", "Payment declined"
-    FRAUD = "fraud", "Fraudulent"
-    INVENTORY = "inventory", "Out of stock"
-    STAFF = "staff", "Staff error"
-    OTHER = "other", "Other"
 
 
 # A sale's number is drawn from its primary key: unique, gap-tolerant, never max()+1.
