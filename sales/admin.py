@@ -182,6 +182,16 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("sale", "created_by")
 
 
+def sale_cancellation(sale: Sale, attribute: str):
+    """An attribute of the sale's cancellation (called if it is a method), or None when
+    the sale is not cancelled. Reads sale.cancellation: select_related it."""
+    cancellation = sale.cancellation_or_none
+    if cancellation is None:
+        return None
+    value = getattr(cancellation, attribute)
+    return value() if callable(value) else value
+
+
 class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The Sales list and a sale's page. `refunds.admin` adds refunds, alerts and actions."""
 
@@ -228,8 +238,26 @@ class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related(
-            "customer", "created_by", "cancelled_by"
+            "customer", "created_by", "cancellation", "cancellation__cancelled_by"
         )
+
+    # The sale's cancellation (its SaleCancellation row, or none), field by field.
+
+    @admin.display(description="cancelled at")
+    def cancelled_at(self, obj):
+        return sale_cancellation(obj, "cancelled_at")
+
+    @admin.display(description="cancelled by")
+    def cancelled_by(self, obj):
+        return sale_cancellation(obj, "cancelled_by")
+
+    @admin.display(description="cancel reason")
+    def cancel_reason(self, obj):
+        return sale_cancellation(obj, "get_reason_display")
+
+    @admin.display(description="cancel note")
+    def cancel_note(self, obj):
+        return sale_cancellation(obj, "note")
 
     def get_search_results(self, request, queryset, search_term):
         """Index-friendly search (Django's would OR an icontains over a join: a full scan

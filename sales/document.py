@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from .models import Customer, Payment, Sale, SaleLine
+from .models import Customer, Payment, Sale, SaleCancellation, SaleLine
 from .selectors import parse_sale_ident, sale_detail_queryset, sale_lookup, sale_pick
 
 
@@ -124,8 +124,8 @@ def _sale_json_sql(customer_details: bool) -> str:
         ("created_at", sql_datetime("s.created_at")),
         ("updated_at", sql_datetime("s.updated_at")),
         ("paid_at", sql_datetime("s.paid_at")),
-        ("cancelled_at", sql_datetime("s.cancelled_at")),
-        ("cancel_reason", "s.cancel_reason"),
+        ("cancelled_at", sql_datetime("sc.cancelled_at")),
+        ("cancel_reason", "coalesce(sc.reason, '')"),
         ("lines", f"(SELECT coalesce(json_agg({lines} ORDER BY l.id), '[]'::json) "
                   f"FROM {line} l WHERE l.sale_id = s.id)"),
         ("payments", f"(SELECT coalesce(json_agg({payments} ORDER BY p.id), '[]'::json) "
@@ -135,6 +135,7 @@ def _sale_json_sql(customer_details: bool) -> str:
     return (
         f"SELECT s.id, {sale}::text FROM {Sale._meta.db_table} s "
         f"LEFT JOIN {Customer._meta.db_table} c ON c.id = s.customer_id "
+        f"LEFT JOIN {SaleCancellation._meta.db_table} sc ON sc.sale_id = s.id "
         "WHERE s.id = %(pk)s OR s.number = %(text)s OR s.external_id = %(text)s "
         # Two rows: the name means two sales (sale_pick refuses it).
         "ORDER BY s.id LIMIT 2"

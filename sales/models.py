@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Concat, LPad
 
 from backoffice.errors import EXTERNAL_ID_LIKE_NUMBER
+
+from .choices import CANCEL_SOURCES, CancelReason, SaleChannel, SaleKind, SaleStatus
 
 
 def _choices_check(name: str, field: str, choices: type[models.TextChoices]):
@@ -57,38 +59,6 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} — {self.name}"
-
-
-class SaleKind(models.TextChoices):
-    QUOTE = "quote", "Quote"
-    INVOICE = "invoice", "Invoice"
-    RECEIPT = "receipt", "Receipt"
-
-
-class SaleChannel(models.TextChoices):
-    POS = "pos", "Point of sale"
-    STOREFRONT = "storefront", "Storefront"
-    API = "api", "API"
-    MANUAL = "manual", "Manual"
-
-
-class SaleStatus(models.TextChoices):
-    QUOTE = "quote", "Quote"
-    UNPAID = "unpaid", "Unpaid"
-    PARTIALLY_PAID = "partially_paid", "Partially paid"
-    PAID = "paid", "Paid"
-    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-    REFUNDED = "refunded", "Refunded"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class CancelReason(models.TextChoices):
-    CUSTOMER = "customer", "Customer changed their mind"
-    DECLINED = "declined", "Payment declined"
-    FRAUD = "fraud", "Fraudulent"
-    INVENTORY = "inventory", "Out of stock"
-    STAFF = "staff", "Staff error"
-    OTHER = "other", "Other"
 
 
 # A sale's number is drawn from its primary key: unique, gap-tolerant, never max()+1.
@@ -182,8 +152,6 @@ class Sale(models.Model):
     refunded_shipping_fee = models.BigIntegerField(default=0)
 
     status = models.CharField(max_length=24, choices=SaleStatus.choices, default=SaleStatus.UNPAID)
-    cancel_reason = models.CharField(max_length=16, choices=CancelReason.choices, blank=True)
-    cancel_note = models.TextField(blank=True)
 
     # Who did it stays on the books: a user who acted can't be deleted (deactivate them).
     created_by = models.ForeignKey(
@@ -192,14 +160,7 @@ class Sale(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    # How it was cancelled (a cancel with nothing paid writes no refund to say so).
-    cancel_source = models.CharField(max_length=16, blank=True, default="", db_default="")
-    cancel_restock = models.BooleanField(null=True, blank=True)
-    cancel_alert = models.BooleanField(null=True, blank=True)
+    # Cancelled: who, when, why and how is its SaleCancellation row (`sale.cancellation`).
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -216,10 +177,6 @@ class Sale(models.Model):
             _choices_check("sale_status_valid", "status", SaleStatus),
             models.CheckConstraint(
                 condition=Q(currency__regex=CURRENCY_PATTERN), name="sale_currency_iso_code"
-            ),
-            models.CheckConstraint(
-                condition=Q(cancel_reason="") | Q(cancel_reason__in=CancelReason.values),
-                name="sale_cancel_reason_valid",
             ),
             models.CheckConstraint(
                 condition=Q(processing_fee__gte=0, reseller_fee__gte=0, shipping_fee__gte=0),
@@ -258,10 +215,6 @@ class Sale(models.Model):
                 condition=Q(refunded_shipping_fee=0) | Q(refunded_shipping_fee=F("shipping_fee")),
                 name="sale_shipping_fee_refunded_once",
             ),
-            models.CheckConstraint(
-                condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
-                name="sale_cancelled_has_date",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -279,9 +232,23 @@ class Sale(models.Model):
     def is_cancelled(self) -> bool:
         return self.status == SaleStatus.CANCELLED
 
-    def compute_status(self) -> str:
-        """The status the counters imply. Needs no other row."""
-        if self.cancelled_at is not None:
+    @property
+    def cancellation_or_none(self) -> SaleCancellation | None:
+        """The sale's cancellation row, or None when it is not cancelled. A query unless
+        it was select_related ("cancellation") or set by the ledger."""
+        try:
+            return self.cancellation  # type: ignore[attr-defined]
+        except ObjectDoesNotExist:
+            return None
+
+    def compute_status(self, *, cancelled: bool | None = None) -> str:
+        """The status the counters imply. Needs no other row: `cancelled` says whether
+        the sale is (now) cancelled; None keeps what the stored status says (the ledger
+        passes it when an effect cancels or un-cancels the sale, with the
+        SaleCancellation row it writes or deletes)."""
+        if cancelled is None:
+            cancelled = self.status == SaleStatus.CANCELLED
+        if cancelled:
             return SaleStatus.CANCELLED
         if self.kind == SaleKind.QUOTE:
             return SaleStatus.QUOTE
@@ -304,6 +271,43 @@ class Sale(models.Model):
         if self.amount_paid < self.total:
             return SaleStatus.PARTIALLY_PAID
         return SaleStatus.PAID
+
+
+class SaleCancellation(models.Model):
+    """A sale's cancellation: who, when, why, through which door and with which options.
+    Its own row (one per sale at most), written and deleted by the ledger with the sale's
+    `cancelled` status: a cancellation the gateway refused is undone by deleting it, and
+    a cancel with nothing paid, which writes no refund, is still recorded here.
+    `manage.py audit_books` reports a cancelled sale without one and one on a sale that
+    is not cancelled (a database constraint cannot span the two tables)."""
+
+    sale = models.OneToOneField(
+        Sale, primary_key=True, on_delete=models.CASCADE, related_name="cancellation"
+    )
+    cancelled_at = models.DateTimeField()
+    reason = models.CharField(max_length=16, choices=CancelReason.choices)
+    note = models.TextField(blank=True, help_text="Staff only: the customer never sees it.")
+    # Who did it stays on the books: a user who acted can't be deleted (deactivate them).
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The door (refunds.models.Source: admin, api, command, import); blank on sales
+    # cancelled before it was recorded, like the options' nulls.
+    source = models.CharField(max_length=16, blank=True, default="")
+    restock = models.BooleanField(null=True, blank=True)
+    alert = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            _choices_check("salecancellation_reason_valid", "reason", CancelReason),
+            models.CheckConstraint(
+                condition=Q(source__in=["", *CANCEL_SOURCES]),
+                name="salecancellation_source_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Cancellation of sale {self.sale_id}"
 
 
 class Order(Sale):

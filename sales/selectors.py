@@ -111,11 +111,13 @@ def with_sale_id(ident: int | str, work: Callable[[int], T]) -> T:
 
 
 def sale_get(ident: int | str) -> Sale:
-    return Sale.objects.select_related("customer").get(pk=sale_resolve_id(ident))
+    return Sale.objects.select_related("customer", "cancellation").get(
+        pk=sale_resolve_id(ident))
 
 
 def sale_detail_queryset() -> QuerySet[Sale]:
-    return Sale.objects.select_related("customer").prefetch_related("lines", "payments")
+    return Sale.objects.select_related("customer", "cancellation").prefetch_related(
+        "lines", "payments")
 
 
 @dataclass
@@ -130,9 +132,8 @@ def sale_lock(sale_id: int) -> LockedSale:
     if connection.vendor == "postgresql":
         return _load_postgres(sale_id, lock=True)
     try:
-        sale = Sale.objects.select_for_update(of=("self",)).select_related("customer").get(
-            pk=sale_id
-        )
+        sale = Sale.objects.select_for_update(of=("self",)).select_related(
+            "customer", "cancellation").get(pk=sale_id)
     except Sale.DoesNotExist:
         raise SaleNotFoundError(f"No sale with id {sale_id}.") from None
     lines = list(SaleLine.objects.select_for_update().filter(sale_id=sale_id).order_by("pk"))
@@ -145,7 +146,7 @@ def sale_snapshot(sale_id: int) -> LockedSale:
     if connection.vendor == "postgresql":
         return _load_postgres(sale_id, lock=False)
     try:
-        sale = Sale.objects.select_related("customer").get(pk=sale_id)
+        sale = Sale.objects.select_related("customer", "cancellation").get(pk=sale_id)
     except Sale.DoesNotExist:
         raise SaleNotFoundError(f"No sale with id {sale_id}.") from None
     lines = list(SaleLine.objects.filter(sale_id=sale_id).order_by("pk"))

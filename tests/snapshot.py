@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.apps import apps
 
 MODELS = [
-    "sales.Customer", "sales.Product", "sales.Sale", "sales.SaleLine", "sales.Payment",
+    "sales.Customer", "sales.Product", "sales.Sale", "sales.SaleCancellation",
+    "sales.SaleLine", "sales.Payment",
     "refunds.Refund", "refunds.RefundLine", "refunds.RefundPayment", "refunds.CustomerAlert",
 ]
 # Not here: refunds.RefundImport, where a refused bulk upload is recorded as a failure
@@ -40,7 +41,7 @@ def _moved(obj) -> dict:
 def sale_books(sale) -> dict:
     """What the refunds of one sale moved (the sale's counters and status, its lines and
     their products' stock, its payments, its refunds with their lines and allocations,
-    its alerts), with no id, timestamp or door, lines and payments named by their
+    its alerts, its cancellation), with no id, timestamp or door, lines and payments named by their
     position in the sale: two sales made alike and refunded through two doors must
     compare equal."""
     Sale = apps.get_model("sales.Sale")
@@ -65,4 +66,6 @@ def sale_books(sale) -> dict:
                                   for a in r.allocations.all()),
         } for r in refunds],
         "alerts": [_moved(a) for a in sale.alerts.order_by("pk")],
+        "cancellation": [_moved(c) for c in apps.get_model("sales.SaleCancellation")
+                         .objects.filter(sale=sale)],
     }

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 
 from backoffice.errors import DomainError
 from backoffice.money import format_money
-from sales.models import Sale
+from sales.models import SaleCancellation
 
 from ..models import Refund, RefundStatus, Source
 from ..services import sale_cancel, sale_cancel_preview
@@ -30,7 +30,7 @@ def cancel_view(model_admin, request, object_id):
             form.add_error(None, error.message)  # shown once, on the page
         else:
             if not result.already:
-                model_admin.log_change(request, sale, cancel_audit(result.sale))
+                model_admin.log_change(request, sale, cancel_audit(result.sale.cancellation))
             model_admin.message_user(request, cancel_summary(result), messages.SUCCESS)
             return redirect(sale_change_url(model_admin, sale))
     plan, problem = None, None
@@ -55,30 +55,31 @@ def refund_status_now(refund: Refund) -> str:
     return RefundStatus(status or refund.status).label.lower()
 
 
-# "through the <door>": Sale.cancel_source, Refund.source.
+# "through the <door>": SaleCancellation.source, Refund.source.
 DOOR_WORDS: dict[str, str] = {
     Source.ADMIN: "admin", Source.API: "API", Source.COMMAND: "command line",
     Source.IMPORT: "import",
 }
 
 
-def cancel_audit(sale: Sale) -> str:
+def cancel_audit(cancellation: SaleCancellation) -> str:
     """Who cancelled a sale, through which door, with which options, in one sentence:
     "Cancelled by clerk through the admin — reason Out of stock, units restocked,
     customer not alerted." What a cancel made before these were recorded did not keep
-    (its door, its options) is left out. Reads sale.cancelled_by: select_related it."""
+    (its door, its options) is left out. Reads cancellation.cancelled_by: select_related
+    it."""
     head = "Cancelled"
-    if sale.cancelled_by_id:
-        head += f" by {sale.cancelled_by.get_username()}"  # type: ignore[union-attr]
-    if sale.cancel_source:
-        head += f" through the {DOOR_WORDS.get(sale.cancel_source, sale.cancel_source)}"
+    if cancellation.cancelled_by_id:
+        head += f" by {cancellation.cancelled_by.get_username()}"  # type: ignore[union-attr]
+    if cancellation.source:
+        head += f" through the {DOOR_WORDS.get(cancellation.source, cancellation.source)}"
     details = []
-    if sale.cancel_reason:
-        details.append(f"reason {sale.get_cancel_reason_display()}")
-    if sale.cancel_restock is not None:
-        details.append("units restocked" if sale.cancel_restock else "units not restocked")
-    if sale.cancel_alert is not None:
-        details.append("customer alerted" if sale.cancel_alert else "customer not alerted")
+    if cancellation.reason:
+        details.append(f"reason {cancellation.get_reason_display()}")
+    if cancellation.restock is not None:
+        details.append("units restocked" if cancellation.restock else "units not restocked")
+    if cancellation.alert is not None:
+        details.append("customer alerted" if cancellation.alert else "customer not alerted")
     return f"{head} — {', '.join(details)}." if details else f"{head}."
 
 

@@ -127,7 +127,7 @@ class SaleRefundsMixin(_SaleModelAdmin):
         """A cancelled sale's History says, in one sentence, who cancelled it, through
         which door, with which options (the refund's row can't: nothing paid, none)."""
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or obj.cancelled_at is None:
+        if obj is None or obj.cancellation_or_none is None:
             return fieldsets
         return [
             (name, {**options, "fields": [*options["fields"], "cancellation_display"]})
@@ -140,7 +140,8 @@ class SaleRefundsMixin(_SaleModelAdmin):
 
     @admin.display(description="cancellation")
     def cancellation_display(self, obj):
-        return cancel_audit(obj)
+        cancellation = obj.cancellation_or_none
+        return cancel_audit(cancellation) if cancellation is not None else ""
 
     # -- permissions ------------------------------------------------------------------
 
@@ -232,7 +233,7 @@ class SaleRefundsMixin(_SaleModelAdmin):
                     continue
                 if not result.already:
                     done += 1
-                    self.log_change(request, sale, cancel_audit(result.sale))
+                    self.log_change(request, sale, cancel_audit(result.sale.cancellation))
                 self.message_user(request, cancel_summary(result),
                                   messages.SUCCESS if not result.already else messages.INFO)
             self.message_user(request, f"{done} of {len(sales)} sale(s) cancelled.",

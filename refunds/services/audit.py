@@ -22,9 +22,12 @@ queries does not grow with the number of sales:
 - payments: `refunded_amount` = the sum of the live refunds' allocations;
 - sales: `units`, `subtotal`, `tax_total`, `total` = the sums of their lines (and fees);
   `amount_paid` = the sum of their payments; `amount_refunded`, `refunded_units`,
-  `refunded_*_fee` = the sums of their live refunds; `cancelled`: a cancelled sale that
-  was paid has exactly one live cancellation refund, and a sale that is not cancelled has
-  none; `status` = what `Sale.compute_status` says of the counters recomputed here;
+  `refunded_*_fee` = the sums of their live refunds; `cancelled`: a cancelled sale (one
+  with its SaleCancellation row) that was paid has exactly one live cancellation refund,
+  and a sale that is not cancelled has none; `cancellation`: a sale whose status is
+  cancelled has its SaleCancellation row, and a sale with the row is cancelled (the
+  ledger writes both together; no constraint can span the two tables); `status` = what
+  `Sale.compute_status` says of the counters recomputed here;
 - refunds (every one, live or not): `units`, `lines_amount`, `tax_amount` = the sums of
   its lines, `total` = the sum of its allocations;
 - customers: `store_balance` = the sum of the live store-balance refunds of their sales
@@ -45,7 +48,15 @@ from typing import Any, cast
 
 from django.db import connection, models
 
-from sales.models import Customer, Payment, Sale, SaleKind, SaleLine, SaleStatus
+from sales.models import (
+    Customer,
+    Payment,
+    Sale,
+    SaleCancellation,
+    SaleKind,
+    SaleLine,
+    SaleStatus,
+)
 
 from ..models import Refund, RefundLine, RefundPayment, RefundStatus, RefundType
 
@@ -169,8 +180,9 @@ def _payment_differences(sale_ids: Sequence[int] | None) -> Iterator[Difference]
 
 
 def _status_sql(s: str, v: dict[str, str]) -> tuple[str, list[Any]]:
-    """`Sale.compute_status` in SQL, of the sale's own kind, fees and cancellation and of
-    the counters recomputed from the ledger (`v`: counter name → SQL expression).
+    """`Sale.compute_status` in SQL, of the sale's own kind, fees and stored cancelled
+    status (whether it has its cancellation row is the `cancellation` check) and of the
+    counters recomputed from the ledger (`v`: counter name → SQL expression).
     tests/refunds/test_audit_books.py runs it over sales in every status, clean and with
     each counter and the status corrupted."""
     refunded, units, paid = v["amount_refunded"], v["refunded_units"], v["amount_paid"]
@@ -179,7 +191,7 @@ def _status_sql(s: str, v: dict[str, str]) -> tuple[str, list[Any]]:
         for fee in ("processing_fee", "reseller_fee", "shipping_fee")
     )
     sql = f"""CASE
-        WHEN {s}.{_c(Sale, 'cancelled_at')} IS NOT NULL THEN %s
+        WHEN {s}.{_c(Sale, 'status')} = %s THEN %s
         WHEN {s}.{_c(Sale, 'kind')} = %s THEN %s
         WHEN {refunded} > 0 OR {units} > 0 THEN
             CASE WHEN {units} >= {v['units']} AND {fees_left} = 0 AND {refunded} >= {paid}
@@ -187,7 +199,8 @@ def _status_sql(s: str, v: dict[str, str]) -> tuple[str, list[Any]]:
         WHEN {paid} <= 0 THEN %s
         WHEN {paid} < {v['total']} THEN %s
         ELSE %s END"""
-    return sql, [SaleStatus.CANCELLED.value, SaleKind.QUOTE.value, SaleStatus.QUOTE.value,
+    return sql, [SaleStatus.CANCELLED.value, SaleStatus.CANCELLED.value,
+                 SaleKind.QUOTE.value, SaleStatus.QUOTE.value,
                  SaleStatus.REFUNDED.value, SaleStatus.PARTIALLY_REFUNDED.value,
                  SaleStatus.UNPAID.value, SaleStatus.PARTIALLY_PAID.value,
                  SaleStatus.PAID.value]
@@ -196,7 +209,7 @@ def _status_sql(s: str, v: dict[str, str]) -> tuple[str, list[Any]]:
 SALE_FIELDS = [
     "units", "subtotal", "tax_total", "total", "amount_paid", "amount_refunded",
     "refunded_units", "refunded_processing_fee", "refunded_reseller_fee",
-    "refunded_shipping_fee", "cancelled", "status",
+    "refunded_shipping_fee", "cancelled", "cancellation", "status",
 ]
 
 
@@ -221,14 +234,19 @@ def _sale_differences(sale_ids: Sequence[int] | None) -> Iterator[Difference]:
         "refunded_reseller_fee": "COALESCE(g.rf, 0)",
         "refunded_shipping_fee": "COALESCE(g.sf, 0)",
     }
-    cancelled_at = f"s.{_c(Sale, 'cancelled_at')}"
-    # 1: cancelled and paid; 0: not cancelled, or cancelled with nothing paid (no refund).
-    # Of the payments, not of the stored amount_paid: one wrong counter, one difference.
-    stored_cancelled = (f"CASE WHEN {cancelled_at} IS NOT NULL AND {v['amount_paid']} > 0 "
+    has_row = "CASE WHEN sc.sale_id IS NULL THEN 0 ELSE 1 END"
+    # 1: cancelled (its row) and paid; 0: not cancelled, or cancelled with nothing paid
+    # (no refund). Of the payments, not of the stored amount_paid: one wrong counter, one
+    # difference.
+    stored_cancelled = (f"CASE WHEN sc.sale_id IS NOT NULL AND {v['amount_paid']} > 0 "
                         "THEN 1 ELSE 0 END")
+    # The status says cancelled exactly when the sale has its cancellation row (a
+    # constraint cannot span the two tables; the ledger writes both together).
+    status_cancelled = f"CASE WHEN s.{_c(Sale, 'status')} = %s THEN 1 ELSE 0 END"
     status, status_params = _status_sql("s", v)
-    pairs = [(f"s.{_c(Sale, name)}", v[name]) for name in SALE_FIELDS[:-2]]
+    pairs = [(f"s.{_c(Sale, name)}", v[name]) for name in SALE_FIELDS[:-3]]
     pairs += [(stored_cancelled, "COALESCE(g.cancels, 0)"),
+              (status_cancelled, has_row),
               (f"s.{_c(Sale, 'status')}", status)]
     sql = f"""
         SELECT s.id, s.id, {_select(pairs)}
@@ -252,12 +270,14 @@ def _sale_differences(sale_ids: Sequence[int] | None) -> Iterator[Difference]:
                    SUM(CASE WHEN r.{_c(Refund, 'type')} = %s THEN 1 ELSE 0 END) AS cancels
             FROM {r} r WHERE {live}{where_r} GROUP BY r.{_c(Refund, 'sale')}
         ) g ON g.sale_id = s.id
+        LEFT JOIN {_t(SaleCancellation)} sc ON sc.{_c(SaleCancellation, 'sale')} = s.id
         WHERE ({_compare(pairs)}){where_s}
         ORDER BY s.id"""
-    # Parameters in the order their placeholders appear: the SELECT list (the status
-    # CASE), the refunds' subquery, then the WHERE (the status CASE again).
-    params = (status_params + p_l + p_p + [RefundType.CANCELLATION.value] + live_params + p_r
-              + status_params + p_s)
+    # Parameters in the order their placeholders appear: the SELECT list (the cancelled
+    # status, the status CASE), the refunds' subquery, then the WHERE (the same again).
+    cases = [SaleStatus.CANCELLED.value, *status_params]
+    params = (cases + p_l + p_p + [RefundType.CANCELLATION.value] + live_params + p_r
+              + cases + p_s)
     yield from _differences("sale", _rows(sql, params), SALE_FIELDS)
 
 

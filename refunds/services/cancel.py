@@ -1,8 +1,9 @@
 """Cancel a sale: refund what was paid, restock, alert. One transaction.
 
-The sale keeps who cancelled it, when, through which door (`cancel_source`) and with
-which options (`cancel_restock`, `cancel_alert`): a cancel with nothing paid writes no
-refund that could say so.
+The sale's cancellation is its own row (sales.SaleCancellation: who cancelled it, when,
+why, through which door and with which options — a cancel with nothing paid writes no
+refund that could say so), written by the ledger with the sale's status, and deleted by
+it if the gateway refuses the cancellation's refund.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from backoffice.errors import SaleNotCancellableError, ValidationFailedError
 from backoffice.money import part
-from sales.models import CancelReason, SaleKind, SaleStatus
+from sales.models import CancelReason, SaleCancellation, SaleKind, SaleStatus
 from sales.selectors import LockedSale, sale_lock, sale_snapshot
 
 from ..models import (
@@ -127,14 +128,12 @@ def sale_cancel(
                                 reason=reason, note=note)
             if plan is None:
                 return CancelResult(sale=sale, refund=None, already=True)
-            sale.cancelled_at = timezone.now()
-            sale.cancel_reason = reason
-            sale.cancel_note = note
-            sale.cancelled_by = actor if getattr(actor, "pk", None) else None
             # Written with the status by the ledger (its effect cancels the sale).
-            sale.cancel_source = source
-            sale.cancel_restock = restock
-            sale.cancel_alert = alert_customer
+            sale.cancellation = SaleCancellation(
+                sale=sale, cancelled_at=timezone.now(), reason=reason, note=note,
+                cancelled_by=actor if getattr(actor, "pk", None) else None,
+                source=source, restock=restock, alert=alert_customer,
+            )
             refund = None
             if sale.amount_paid > 0:
                 refund = refund_write(plan, refund_type=RefundType.CANCELLATION, actor=actor,

@@ -8,7 +8,9 @@ deltas keyed by primary key:
 - `stock`: units each product gets back (restock);
 - `store_credit`: what each customer's store balance is credited;
 - `sales`: each sale's (amount_refunded, refunded_units, and each fee's refunded amount);
-- `cancelled`: +1 for a sale that this effect cancels, -1 for one it un-cancels.
+- `cancelled`: +1 for a sale that this effect cancels, -1 for one it un-cancels: its
+  SaleCancellation row is inserted or deleted with the status (so a cancellation the
+  gateway refused leaves no trace of it).
 
 It is computed from a plan (`effect_of_plan`, before writing) or from the stored ledger
 rows (`effect_of_refund`: the refund, its lines and allocations), and the two agree.
@@ -32,13 +34,13 @@ from django.db import connection, models
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from sales.models import Customer, Payment, Product, Sale, SaleLine
+from sales.models import Customer, Payment, Product, Sale, SaleCancellation, SaleLine
 from sales.selectors import LockedSale
 from sales.services import stock_move
 
 from ..models import CustomerAlert, Refund, RefundLine, RefundPayment, RefundType
 from .plan import RefundPlan
-from .write_pg import write_postgres
+from .write_pg import Cancellations, write_postgres
 
 Deltas = dict[int, tuple[int, ...]]
 
@@ -51,12 +53,19 @@ COUNTERS: dict[str, tuple[type[models.Model], tuple[str, ...]]] = {
     "sales": (Sale, ("amount_refunded", "refunded_units", "refunded_processing_fee",
                      "refunded_reseller_fee", "refunded_shipping_fee")),
 }
-# What a cancellation records on the sale, and each column's value once it is undone.
-CANCEL_CLEARED: dict[str, Any] = {
-    "cancelled_at": None, "cancel_reason": "", "cancel_note": "", "cancelled_by_id": None,
-    "cancel_source": "", "cancel_restock": None, "cancel_alert": None,
-}
-CANCEL_FIELDS = tuple(CANCEL_CLEARED)
+# A sale's cancellation is its SaleCancellation row: an effect that cancels a sale (+1)
+# inserts it, one that un-cancels it (-1) deletes it, with the sale's status.
+CANCELLATION = cast(Any, Sale.cancellation).related  # the sale's cache of its row
+
+
+def cancellation_made(sale: Sale) -> SaleCancellation:
+    """The cancellation row a sale being cancelled holds in memory, unsaved (sale_cancel
+    sets it before the effect is applied), read without a query. A cancelled sale always
+    has its row: the ledger refuses to cancel one that holds none."""
+    row = CANCELLATION.get_cached_value(sale, default=None)
+    if row is None:
+        raise ValueError(f"Sale {sale.pk} is cancelled without its SaleCancellation row.")
+    return row
 
 # PostgreSQL writes in one statement (write_pg.py); the ORM path is the portable one
 # (SQLite, the embedded default). Tests write the same refunds both ways.
@@ -120,8 +129,9 @@ class Effect:
         each sale's status (products and customers are not held in memory: their
         counters move in the database only). `sales` holds every sale the effect touches.
 
-        A sale this effect cancels carries its cancellation already (sale_cancel sets
-        it); one it un-cancels has it cleared here."""
+        A sale this effect cancels carries its cancellation row already, unsaved
+        (sale_cancel sets it: sale.cancellation); one it un-cancels has it dropped here.
+        The ledger refuses to cancel a sale without its row."""
         by_sale = {ls.sale.pk: ls for ls in sales}
         lines = {ln.pk: ln for ls in by_sale.values() for ln in ls.lines}
         payments = {p.pk: p for ls in by_sale.values() for p in ls.payments}
@@ -133,12 +143,15 @@ class Effect:
                 for f, x in zip(fields, d, strict=True):
                     setattr(obj, f, getattr(obj, f) + x)
         for pk, c in self.cancelled.items():
-            if c < 0:
-                for f, v in CANCEL_CLEARED.items():
-                    setattr(by_sale[pk].sale, f, v)
+            sale = by_sale[pk].sale
+            if c > 0:
+                cancellation_made(sale)
+            else:
+                CANCELLATION.set_cached_value(sale, None)
         for pk in {*self.sales, *self.cancelled}:
             sale = by_sale[pk].sale
-            sale.status = sale.compute_status()
+            c = self.cancelled.get(pk, 0)
+            sale.status = sale.compute_status(cancelled=(c > 0) if c else None)
 
 
 def sum_effects(effects: Iterable[Effect]) -> Effect:
@@ -222,27 +235,35 @@ class NewRows:
 
 
 def _sale_values(effect: Effect, sales: Mapping[int, Sale]) -> dict[int, dict[str, Any]]:
-    """Each touched sale's new status (and cancellation, when it moves), from memory."""
+    """Each touched sale's new status, from memory."""
     now = timezone.now()
-    out: dict[int, dict[str, Any]] = {}
-    for pk in sorted({*effect.sales, *effect.cancelled}):
-        sale = sales[pk]
-        values: dict[str, Any] = {"status": sale.status, "updated_at": now}
-        if pk in effect.cancelled:
-            values.update({f: getattr(sale, f) for f in CANCEL_FIELDS})
-        out[pk] = values
-    return out
+    return {pk: {"status": sales[pk].status, "updated_at": now}
+            for pk in sorted({*effect.sales, *effect.cancelled})}
+
+
+def _cancellations(effect: Effect, sales: Mapping[int, Sale]) -> Cancellations:
+    """The cancellation rows the effect inserts (held by the sales it cancels) and the
+    sales whose rows it deletes (those it un-cancels)."""
+    made = [cancellation_made(sales[pk]) for pk, c in sorted(effect.cancelled.items()) if c > 0]
+    return made, sorted(pk for pk, c in effect.cancelled.items() if c < 0)
 
 
 def ledger_write(effect: Effect, sales: Mapping[int, Sale], rows: NewRows | None = None) -> None:
     """Write the effect (and the new ledger rows, if any): every counter `x = x + delta`
     under the caller's locks, each touched sale's status from `sales` (moved in memory by
-    effect.apply). Products are locked in pk order before any is updated."""
+    effect.apply), the cancellation rows of the sales it cancels inserted and of those it
+    un-cancels deleted. Products are locked in pk order before any is updated."""
     values = _sale_values(effect, sales)
+    made, undone = _cancellations(effect, sales)
     if WRITE_IN_ONE_STATEMENT and connection.vendor == "postgresql":
         write_postgres([(name, model, fields, getattr(effect, name))
-                        for name, (model, fields) in COUNTERS.items()], values, rows)
+                        for name, (model, fields) in COUNTERS.items()], values, rows,
+                       (made, undone))
         return
+    if made:
+        SaleCancellation.objects.bulk_create(made)
+    if undone:
+        SaleCancellation.objects.filter(pk__in=undone).delete()
     if rows is not None:
         rows.refund.save(force_insert=True)
         if rows.lines:

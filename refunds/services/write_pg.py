@@ -1,8 +1,9 @@
 """A refund's writes in one statement, on PostgreSQL.
 
 A refund makes up to ten writes (the refund, its lines, its allocations, its alerts; the
-line, product, payment, customer and sale counters: its ledger.Effect). Through the ORM that is
-ten statements, each compiled in Python and sent on its own round trip: most of a refund
+line, product, payment, customer and sale counters: its ledger.Effect; a cancel also
+inserts the sale's SaleCancellation row, a cancellation reversed deletes it). Through the
+ORM that is ten statements, each compiled in Python and sent on its own round trip: most of a refund
 request's CPU time. Here they are one statement of data-modifying CTEs, the rows passed
 as arrays (`unnest`), so its cost does not grow with the number of lines either.
 
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models
 
+from sales.models import SaleCancellation
+
 from ..models import CustomerAlert, Refund, RefundLine, RefundPayment
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 
 # (name, model, counter columns, {pk: deltas}) for one table of an effect.
 Counters = tuple[str, type[models.Model], Sequence[str], Mapping[int, Sequence[int]]]
+# The sales' cancellations an effect makes (unsaved rows) and undoes (their sales' ids).
+Cancellations = tuple[Sequence[SaleCancellation], Sequence[int]]
 
 qn = connection.ops.quote_name
 
@@ -39,8 +44,10 @@ def _field(model: type[models.Model], name: str) -> models.Field:
 
 
 def _columns(model: type[models.Model], skip: set[str]) -> list[models.Field]:
+    """The columns an INSERT gives: all but a generated primary key (a primary key that
+    is a foreign key, SaleCancellation's sale, is given)."""
     return [f for f in model._meta.concrete_fields
-            if not f.primary_key and f.attname not in skip]
+            if not getattr(f, "db_returning", False) and f.attname not in skip]
 
 
 def _db_values(obj: models.Model, fields: list[models.Field]) -> list[Any]:
@@ -75,10 +82,20 @@ class Statement:
             source = f"r, unnest({', '.join(arrays)}) WITH ORDINALITY AS d ({', '.join(names)}, n)"
         else:
             source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS d ({', '.join(names)}, n)"
+        pk = qn(cast(models.Field, model._meta.pk).column)
         self.ctes.append(
             f"{name} AS (INSERT INTO {qn(model._meta.db_table)} ({', '.join(columns)}) "
-            f"SELECT {select} FROM {source} ORDER BY d.n RETURNING id)"
+            f"SELECT {select} FROM {source} ORDER BY d.n RETURNING {pk})"
         )
+
+    def delete_rows(self, name: str, model: type[models.Model], ids: Sequence[int]) -> None:
+        """DELETE the rows of these primary keys."""
+        if not ids:
+            return
+        pk = qn(cast(models.Field, model._meta.pk).column)
+        self.ctes.append(f"{name} AS (DELETE FROM {qn(model._meta.db_table)} "
+                         f"WHERE {pk} = ANY(%s::bigint[]) RETURNING {pk})")
+        self.params.append(sorted(ids))
 
     def add_to_counters(self, name: str, model: type[models.Model],
                         deltas: Mapping[int, Sequence[int]], fields: Sequence[str], *,
@@ -122,10 +139,16 @@ class Statement:
 
 
 def write_postgres(counters: Sequence[Counters], sale_values: Mapping[int, Mapping[str, Any]],
-                   rows: NewRows | None) -> None:
-    """One round trip: the new rows (if any; their pks are set on them) and every counter
-    of an effect, in the order given (ledger.COUNTERS'; products locked first, pk order)."""
+                   rows: NewRows | None, cancellations: Cancellations = ((), ())) -> None:
+    """One round trip: the new rows (if any; their pks are set on them), the sales'
+    cancellations the effect makes and undoes (rows inserted, rows deleted) and every
+    counter of an effect, in the order given (ledger.COUNTERS'; products locked first,
+    pk order)."""
     st = Statement()
+    made, undone = cancellations
+    if made:
+        st.insert_rows("cancel_made", SaleCancellation, made, refund_fk=None)
+    st.delete_rows("cancel_undone", SaleCancellation, undone)
     if rows is not None:
         st.insert_rows("r", Refund, [rows.refund], refund_fk=None)
         st.insert_rows("rl", RefundLine, rows.lines, refund_fk="refund_id")
@@ -145,6 +168,8 @@ def write_postgres(counters: Sequence[Counters], sale_values: Mapping[int, Mappi
     with connection.cursor() as cursor:
         cursor.execute("WITH " + ", ".join(st.ctes) + " " + select, st.params)
         written = cursor.fetchone()
+    for made_row in made:
+        made_row._state.adding = False
     if rows is None:
         return
     refund_id, *ids = written

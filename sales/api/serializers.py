@@ -98,6 +98,22 @@ class SaleCustomerSerializer(strict.Serializer):
         return super().to_representation(instance)
 
 
+class CancelledAtField(serializers.DateTimeField):
+    """When the sale was cancelled (its SaleCancellation row), null when it is not."""
+
+    def get_attribute(self, instance):
+        cancellation = instance.cancellation_or_none
+        return cancellation.cancelled_at if cancellation is not None else None
+
+
+class CancelReasonField(serializers.CharField):
+    """Why the sale was cancelled (its SaleCancellation row), "" when it is not."""
+
+    def get_attribute(self, instance):
+        cancellation = instance.cancellation_or_none
+        return cancellation.reason if cancellation is not None else ""
+
+
 class SaleListSerializer(strict.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
@@ -123,8 +139,9 @@ class SaleListSerializer(strict.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
-    cancelled_at = serializers.DateTimeField(allow_null=True)
-    cancel_reason = serializers.CharField()
+    # From the sale's cancellation row (select_related "cancellation": no query a sale).
+    cancelled_at = CancelledAtField(allow_null=True)
+    cancel_reason = CancelReasonField()
 
 
 class SaleSerializer(SaleListSerializer):

@@ -56,7 +56,8 @@ def render_sale(ident: int | str, *, request) -> dict:
 class SaleListCreateView(strict.ListAPIView):
     """GET /sales/ (filtered, paginated) and POST /sales/."""
 
-    queryset = Sale.objects.select_related("customer").order_by("-created_at", "-pk")
+    queryset = Sale.objects.select_related("customer", "cancellation").order_by(
+        "-created_at", "-pk")
     serializer_class = SaleListSerializer
     filterset_class = SaleFilter
     required_permissions = {"GET": ["sales.view_sale"], "POST": ["sales.add_sale"]}

@@ -17,7 +17,7 @@ from backoffice.models import ApiKey
 from refunds.admin.cancel_page import cancel_audit
 from refunds.models import RefundImport, Source
 from refunds.services import refund_create, sale_cancel
-from sales.models import Payment, Sale
+from sales.models import Payment, Sale, SaleCancellation
 from tests.factories import SaleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -75,11 +75,11 @@ def test_a_sale_not_cancelled_has_no_cancellation_line(admin_client, sale_factor
 
 
 def test_an_old_cancel_says_only_what_it_kept():
-    sale = Sale(cancel_reason="staff", cancel_source="", cancel_restock=None,
-                cancel_alert=None)
-    assert cancel_audit(sale) == "Cancelled — reason Staff error."
-    sale.cancel_source = "command"
-    assert cancel_audit(sale) == "Cancelled through the command line — reason Staff error."
+    cancellation = SaleCancellation(reason="staff", source="", restock=None, alert=None)
+    assert cancel_audit(cancellation) == "Cancelled — reason Staff error."
+    cancellation.source = "command"
+    assert cancel_audit(cancellation) == ("Cancelled through the command line — reason Staff "
+                                          "error.")
 
 
 # -- protected actors ------------------------------------------------------------------

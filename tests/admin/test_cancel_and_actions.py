@@ -37,8 +37,8 @@ def test_cancel_page_cancels_with_reason_note_and_alert(supervisor_client, super
     assert response.status_code == 302
     sale.refresh_from_db()
     assert sale.status == SaleStatus.CANCELLED
-    assert (sale.cancel_reason, sale.cancel_note, sale.cancelled_by) == (
-        "fraud", "stolen card", supervisor)
+    c = sale.cancellation
+    assert (c.reason, c.note, c.cancelled_by) == ("fraud", "stolen card", supervisor)
     refund = Refund.objects.get(sale=sale)
     assert refund.type == "cancellation" and refund.total == 2400
     assert CustomerAlert.objects.filter(sale=sale, event="sale_cancelled").exists()
@@ -82,7 +82,7 @@ def test_cancel_action_second_post_cancels_each_and_reports_each(supervisor_clie
     assert response.status_code == 302
     for sale in (ok1, ok2):
         sale.refresh_from_db()
-        assert sale.status == SaleStatus.CANCELLED and sale.cancel_reason == "inventory"
+        assert sale.status == SaleStatus.CANCELLED and sale.cancellation.reason == "inventory"
     partly.refresh_from_db()
     assert partly.status == SaleStatus.PARTIALLY_REFUNDED  # its own transaction failed alone
     messages = _messages(response)

@@ -74,8 +74,8 @@ def test_a_cancellation_refund_names_its_key_and_the_sale_its_door(method, api, 
                                    {"reason": "customer", "restock": "no"}, format="json"))
     refund = Refund.objects.get(sale=paid_sale)
     assert refund.type == "cancellation" and refund.api_key == key_row
-    sale = Sale.objects.get(pk=paid_sale.pk)
-    assert (sale.cancel_source, sale.cancel_restock, sale.cancel_alert) == ("api", False, False)
+    c = Sale.objects.select_related("cancellation").get(pk=paid_sale.pk).cancellation
+    assert (c.source, c.restock, c.alert) == ("api", False, False)
 
 
 def test_a_bulk_import_names_its_key_on_the_import_and_its_refunds(api, key_row, paid_sale):

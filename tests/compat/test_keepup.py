@@ -11,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from refunds.models import CustomerAlert, Refund, RefundLine, RefundPayment
-from sales.models import Payment, Product, Sale, SaleLine
+from sales.models import Payment, Product, Sale, SaleCancellation, SaleLine
 from tests.api.conftest import key_client
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory
 from tests.snapshot import db_state
@@ -85,6 +85,8 @@ def sale_books(sale: Sale) -> dict[str, list[dict]]:
         "stock": [_row(x, positions) for x in
                   Product.objects.filter(pk__in=product_ids).order_by("pk")],
         "customer": [{"store_balance": sale.customer.store_balance}] if sale.customer_id else [],
+        "cancellation": [_row(x, positions) for x in
+                         SaleCancellation.objects.filter(sale=sale)],
     }
 
 
@@ -139,7 +141,7 @@ def test_keepup_cancel_sample_answers_the_seed_body_and_moves_the_books_as_nativ
                    format="json")
     assert sale_books(mine) == sale_books(native)
     mine.refresh_from_db()
-    assert mine.status == "cancelled" and mine.cancel_source == "api"
+    assert mine.status == "cancelled" and mine.cancellation.source == "api"
 
 
 def test_keepup_body_is_optional_and_alert_defaults_to_no(keepup_api):

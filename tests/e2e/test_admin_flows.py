@@ -145,7 +145,8 @@ def test_supervisor_cancels_sales_from_the_list_action(page, shot):
     for sale in (first, second):
         sale.refresh_from_db()
         assert sale.status == SaleStatus.CANCELLED
-        assert sale.cancel_reason == "inventory" and sale.cancelled_by == supervisor
+        assert sale.cancellation.reason == "inventory"
+        assert sale.cancellation.cancelled_by == supervisor
     untouched.refresh_from_db()
     assert untouched.status == SaleStatus.PAID
     assert CustomerAlert.objects.filter(sale=first, event="sale_cancelled").exists()

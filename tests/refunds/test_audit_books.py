@@ -19,7 +19,7 @@ from refunds.services import (
     sale_cancel,
 )
 from refunds.services.audit import Difference, books_audit
-from sales.models import Customer, Payment, Sale, SaleLine, SaleStatus
+from sales.models import Customer, Payment, Sale, SaleCancellation, SaleLine, SaleStatus
 from tests.books import assert_books_balance
 from tests.factories import ProductFactory, SaleFactory
 
@@ -141,7 +141,7 @@ CORRUPTIONS = [
     ("quote", Sale, lambda s: Sale.objects.filter(pk=s.pk),
      {"status": SaleStatus.UNPAID}, "status"),
     ("partial", Sale, lambda s: Sale.objects.filter(pk=s.pk),
-     {"cancelled_at": timezone.now(), "status": SaleStatus.CANCELLED}, "cancelled"),
+     {"status": SaleStatus.CANCELLED}, "cancellation"),
     ("balance", Customer, lambda s: Customer.objects.filter(pk=s.customer_id),
      {"store_balance": F("store_balance") + 1}, "store_balance"),
     ("partial", Customer, lambda s: Customer.objects.filter(pk=s.customer_id),
@@ -174,6 +174,36 @@ def test_each_corrupted_counter_is_reported_alone_and_exits_non_zero(books):
             assert books_audit([sale.pk]) == differences, label
             transaction.set_rollback(True)
         assert books_audit() == [], label
+
+
+@pytest.mark.parametrize("sale_key,fields", [
+    ("unpaid_cancelled", {"cancellation"}),
+    # Paid: its cancellation refund is now a cancellation of no cancelled sale, too.
+    ("cancelled", {"cancellation", "cancelled"}),
+])
+def test_a_cancelled_sale_without_its_cancellation_row_is_reported(books, sale_key, fields):
+    sale = books[sale_key]
+    assert SaleCancellation.objects.filter(sale=sale).delete()[0] == 1
+    found = books_audit()
+    assert {(d.model, d.pk, d.field) for d in found} == {("sale", sale.pk, f) for f in fields}
+    cancellation = next(d for d in found if d.field == "cancellation")
+    assert (cancellation.stored, cancellation.ledger) == (1, 0)
+    assert audit_command()[0] == 1
+
+
+@pytest.mark.parametrize("sale_key,fields", [
+    ("unpaid", {"cancellation"}),
+    # Paid: a cancelled sale that was paid has its cancellation refund, and this has none.
+    ("partial", {"cancellation", "cancelled"}),
+])
+def test_a_cancellation_row_on_a_sale_not_cancelled_is_reported(books, sale_key, fields):
+    sale = books[sale_key]
+    SaleCancellation.objects.create(sale=sale, cancelled_at=timezone.now(), reason="staff")
+    found = books_audit()
+    assert {(d.model, d.pk, d.field) for d in found} == {("sale", sale.pk, f) for f in fields}
+    cancellation = next(d for d in found if d.field == "cancellation")
+    assert (cancellation.stored, cancellation.ledger) == (0, 1)
+    assert books_audit([books["full"].pk]) == []
 
 
 def test_a_corruption_the_constraints_allow_no_more_is_refused_by_the_database(books):

@@ -20,15 +20,15 @@ from refunds.services import (
 )
 from refunds.services import ledger as ledger_module
 from refunds.services.cancel import sale_cancel_preview
-from sales.models import Customer, Payment, Product, Sale, SaleLine
+from sales.models import Customer, Payment, Product, Sale, SaleCancellation, SaleLine
 from sales.selectors import sale_lock, sale_snapshot
 from sales.services import payment_record
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory
 
 pytestmark = pytest.mark.django_db
 
-CANCEL_COLUMNS = ("cancelled_at", "cancel_reason", "cancel_note", "cancelled_by_id",
-                  "cancel_source", "cancel_restock", "cancel_alert")
+CANCEL_FIELDS = ("cancelled_at", "reason", "note", "cancelled_by_id", "source", "restock",
+                 "alert")
 
 
 @pytest.fixture(params=[True, False], ids=["one_statement", "orm"])
@@ -58,7 +58,9 @@ def _books(sale: Sale) -> dict:
     return {
         "sale": {f: getattr(row, f) for f in (
             "amount_refunded", "refunded_units", "refunded_processing_fee",
-            "refunded_reseller_fee", "refunded_shipping_fee", "status", *CANCEL_COLUMNS)},
+            "refunded_reseller_fee", "refunded_shipping_fee", "status")},
+        "cancellation": list(SaleCancellation.objects.filter(sale=sale)
+                             .values_list(*CANCEL_FIELDS)),
         "lines": list(lines.values_list("refunded_quantity", "refunded_amount",
                                         "refunded_tax")),
         "payments": list(Payment.objects.filter(sale=sale).order_by("pk")
@@ -147,7 +149,7 @@ def test_the_reversed_effect_leaves_every_counter_as_before(write_path, options)
     assert _books(sale) == before
 
 
-def test_a_cancellation_reversed_clears_every_cancel_column(write_path):
+def test_a_cancellation_reversed_deletes_its_row(write_path):
     sale = _sale()
     before = _books(sale)
     refund = sale_cancel(sale_id=sale.pk, reason="fraud", note="odd", restock=False,
@@ -155,8 +157,11 @@ def test_a_cancellation_reversed_clears_every_cancel_column(write_path):
     assert refund is not None
     cancelled = _books(sale)
     assert cancelled["sale"]["status"] == "cancelled"
-    assert all(cancelled["sale"][c] not in (None, "") for c in CANCEL_COLUMNS
-               if c != "cancelled_by_id")
+    [row] = cancelled["cancellation"]
+    assert dict(zip(CANCEL_FIELDS, row, strict=True)) | {"cancelled_at": None} == {
+        "cancelled_at": None, "reason": "fraud", "note": "odd", "cancelled_by_id": None,
+        "source": "admin", "restock": False, "alert": True}
+    assert row[0] is not None
     with transaction.atomic():
         locked = sale_lock(sale.pk)
         back = effect_of_refund(refund, locked).reversed()
@@ -206,10 +211,10 @@ def test_a_bulk_replace_moves_counters_by_exactly_the_difference(write_path):
     assert _books(sale)["sale"]["amount_refunded"] == 0
 
 
-def test_a_cancellation_refused_by_the_gateway_is_undone_column_for_column(
+def test_a_cancellation_refused_by_the_gateway_is_undone_and_its_row_deleted(
         write_path, django_capture_on_commit_callbacks):
     """The failure compensation is the cancellation's effect reversed: the sale is paid
-    again, with none of the seven cancel columns left behind."""
+    again, and its cancellation row is deleted: no cancel trace is left behind."""
     product = ProductFactory(stock=10)
     sale = SaleFactory(lines=[(1, 13)], tax_rate="0", gateway="sandbox", product=product)
     before = _books(sale)
@@ -221,3 +226,20 @@ def test_a_cancellation_refused_by_the_gateway_is_undone_column_for_column(
     assert refund.status == "failed"
     assert _books(sale) == before
     assert before["sale"]["status"] == "paid"
+
+
+def test_the_ledger_refuses_to_cancel_a_sale_without_its_cancellation_row(write_path):
+    """A cancelled sale always has its SaleCancellation row: an effect that cancels a sale
+    holding none in memory is refused before anything is written."""
+    sale = _sale()
+    before = _books(sale)
+    with pytest.raises(ValueError, match="without its SaleCancellation row"), \
+            transaction.atomic():
+        locked = sale_lock(sale.pk)
+        effect = Effect(cancelled={sale.pk: 1})
+        effect.apply([locked])
+    with pytest.raises(ValueError, match="without its SaleCancellation row"), \
+            transaction.atomic():
+        locked = sale_lock(sale.pk)
+        ledger_write(Effect(cancelled={sale.pk: 1}), {sale.pk: locked.sale})
+    assert _books(sale) == before

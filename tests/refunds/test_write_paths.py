@@ -10,7 +10,7 @@ from django.forms.models import model_to_dict
 from refunds.models import CustomerAlert, Refund, RefundLine, RefundPayment
 from refunds.services import RefundOptions, refund_create, sale_cancel
 from refunds.services import ledger as refund_module
-from sales.models import Customer, Payment, Product, Sale, SaleLine
+from sales.models import Customer, Payment, Product, Sale, SaleCancellation, SaleLine
 from sales.services import payment_record
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory
 
@@ -36,6 +36,7 @@ def _snapshot(sale: Sale) -> dict:
         "allocations": [_row(x) for x in RefundPayment.objects.filter(
             refund__in=refunds).order_by("pk")],
         "alerts": [_row(x) for x in CustomerAlert.objects.filter(sale=sale).order_by("pk")],
+        "cancellation": [_row(x) for x in SaleCancellation.objects.filter(sale=sale)],
         "balance": Customer.objects.get(pk=sale.customer_id).store_balance,
         "stock": sorted(Product.objects.filter(
             pk__in=SaleLine.objects.filter(sale=sale).values("product_id")
@@ -92,6 +93,10 @@ def test_one_statement_and_the_orm_write_the_same_rows(postgres, monkeypatch, sc
     one_statement, orm = snapshots
     assert one_statement == orm
     assert one_statement["refunds"], "the scenario wrote no refund"
+    if scenario.startswith("cancel"):
+        assert one_statement["cancellation"] == [
+            {"reason": "customer", "note": "", "cancelled_by": None, "source": "admin",
+             "restock": True, "alert": True}]
 
 
 def test_the_one_statement_path_is_what_postgresql_runs(postgres, django_assert_num_queries):
@@ -121,3 +126,16 @@ def test_an_over_refund_is_still_refused_by_the_database_in_one_statement(postgr
         refund_write(plan, refund_type="refund", actor=None, source="command")
     line.refresh_from_db()
     assert line.refunded_quantity == 0
+
+
+@pytest.mark.parametrize("paid", [True, False], ids=["paid", "unpaid"])
+def test_a_cancel_writes_its_row_in_the_one_statement(postgres, django_assert_num_queries,
+                                                      paid):
+    sale = _make_sale() if paid else SaleFactory(lines=[(1, 500)], paid=False)
+    # BEGIN, the sale with its customer and cancellation, lines and payments (locked, one
+    # statement), the one write (refund, lines, allocations, counters, status and the
+    # cancellation row), COMMIT
+    with django_assert_num_queries(4):
+        result = sale_cancel(sale_id=sale.pk, reason="fraud", restock=False)
+    assert SaleCancellation.objects.filter(sale=sale, reason="fraud", restock=False).exists()
+    assert (result.refund is not None) == paid

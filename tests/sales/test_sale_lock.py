@@ -60,7 +60,8 @@ def test_a_locked_sale_saves_like_an_orm_one(postgres):
     sale = SaleFactory(lines=[(1, 100)])
     with transaction.atomic():
         locked = sale_lock(sale.pk)
-        locked.sale.cancel_note = "noted"
-        locked.sale.save(update_fields=["cancel_note"])
-    assert Sale.objects.get(pk=sale.pk).cancel_note == "noted"
+        locked.sale.shipping_fee = 77
+        locked.sale.total += 77
+        locked.sale.save(update_fields=["shipping_fee", "total"])
+    assert Sale.objects.get(pk=sale.pk).shipping_fee == 77
     assert Customer.objects.filter(pk=locked.sale.customer_id).exists()

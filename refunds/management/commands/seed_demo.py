@@ -35,6 +35,7 @@ from sales.models import (
     Payment,
     Product,
     Sale,
+    SaleCancellation,
     SaleChannel,
     SaleKind,
     SaleLine,
@@ -209,7 +210,7 @@ class Command(BaseCommand):
                                              hours=rng.randint(0, 8)))
         Sale.objects.filter(pk=sale.pk).update(created_at=sold_at)
         Sale.objects.filter(pk=sale.pk, paid_at__isnull=False).update(paid_at=paid_at)
-        Sale.objects.filter(pk=sale.pk, cancelled_at__isnull=False).update(cancelled_at=later)
+        SaleCancellation.objects.filter(sale=sale).update(cancelled_at=later)
         Payment.objects.filter(sale=sale).update(created_at=paid_at)
         Refund.objects.filter(sale=sale).update(created_at=later)
         Refund.objects.filter(sale=sale, settled_at__isnull=False).update(settled_at=later)
@@ -292,13 +293,13 @@ class Command(BaseCommand):
                     "order_discount, processing_fee, reseller_fee, shipping_fee, subtotal, "
                     "tax_total, total, units, amount_paid, amount_refunded, refunded_units, "
                     "refunded_processing_fee, refunded_reseller_fee, refunded_shipping_fee, "
-                    "status, cancel_reason, cancel_note, created_at, updated_at, paid_at")
+                    "status, created_at, updated_at, paid_at")
             with raw.copy(f"COPY sales_sale ({cols}) FROM STDIN") as copy:
                 for sid, (s, _) in zip(sale_ids, rows, strict=True):
                     copy.write_row((
                         sid, sale_number(sid), SaleKind.RECEIPT, s["channel"], s["external_id"],
                         s["customer_id"], "GBP", 0, 0, 0, 0, s["subtotal"], s["tax_total"],
-                        s["total"], s["units"], s["total"], 0, 0, 0, 0, 0, "paid", "", "",
+                        s["total"], s["units"], s["total"], 0, 0, 0, 0, 0, "paid",
                         s["created_at"], s["created_at"], s["created_at"],
                     ))
             cols = ("id, sale_id, product_id, sku, description, quantity, unit_price, discount, "
