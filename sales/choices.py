@@ -43,4 +43,14 @@ class CancelReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
-__all__ = ["CANCEL_SOURCES", "CancelReason", "SaleChannel", "SaleKind", "SaleStatus"]
+class StockMoveKind(models.TextChoices):
+    OPENING = "opening", "Opening"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    SALE = "sale", "Sale"
+    SALE_EDIT = "sale_edit", "Sale edit"
+    REFUND = "refund", "Refund"
+    CANCEL = "cancel", "Cancel"
+
+
+__all__ = ["CANCEL_SOURCES", "CancelReason", "SaleChannel", "SaleKind", "SaleStatus",
+           "StockMoveKind"]
