@@ -14,6 +14,7 @@ from sales.inputs import LineInput, SaleUpdate
 from sales.models import Payment, Product, StockMove, StockMoveKind
 from sales.services import product_save, sale_update
 from tests.factories import ProductFactory, SaleFactory
+from tests.migrating import migrated_to
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +138,24 @@ def test_stock_move_is_three_queries_whatever_the_number_of_products(
         stock_move({p.pk: 2 for p in products}, -1, kind=StockMoveKind.ADJUSTMENT)
     assert_stock_is_its_moves(*products)
     assert {p.stock for p in products} == {-1}
+
+
+BEFORE = [("sales", "0005_salecancellation")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_opens_each_product_with_its_stock_and_reverses():
+    def openings() -> list[tuple[int, str, int]]:
+        return list(StockMove.objects.order_by("product_id")
+                    .values_list("product_id", "kind", "delta"))
+
+    with migrated_to(BEFORE) as apps:
+        old = apps.get_model("sales", "Product")
+        a = old.objects.create(sku="A", name="A", price=1, stock=7)
+        b = old.objects.create(sku="B", name="B", price=1, stock=-2)  # on back order
+        c = old.objects.create(sku="C", name="C", price=1, stock=0)
+    assert openings() == [(a.pk, "opening", 7), (b.pk, "opening", -2), (c.pk, "opening", 0)]
+    assert books_audit() == []
+    with migrated_to(BEFORE):  # reversed (its rows deleted), then applied again
+        pass
+    assert openings() == [(a.pk, "opening", 7), (b.pk, "opening", -2), (c.pk, "opening", 0)]
