@@ -2,7 +2,8 @@
 
 A refund makes up to ten writes (the refund, its lines, its allocations, its alerts; the
 line, product, payment, customer and sale counters: its ledger.Effect; a cancel also
-inserts the sale's SaleCancellation row, a cancellation reversed deletes it). Through the
+inserts the sale's SaleCancellation row, a cancellation reversed deletes it; a restock
+also inserts a StockMove per product). Through the
 ORM that is ten statements, each compiled in Python and sent on its own round trip: most of a refund
 request's CPU time. Here they are one statement of data-modifying CTEs, the rows passed
 as arrays (`unnest`), so its cost does not grow with the number of lines either.
@@ -46,6 +47,7 @@ class StockMoves:
     kind: str
     sale_id: int | None = None
     refund_id: int | None = None  # when the statement inserts no refund
+
 
 qn = connection.ops.quote_name
 
@@ -147,7 +149,6 @@ class Statement:
         for f in set_fields:
             self.params.append([f.get_db_prep_save(values[pk][f.attname], connection)
                                 for pk in ids])
-
 
     def insert_moves(self, deltas: Mapping[int, Sequence[int]], moves: StockMoves, *,
                      with_refund: bool) -> None:
