@@ -4,6 +4,12 @@ it was cancelled. Imported through sales.models, where the models use them."""
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
+
+
+def choices_check(name: str, field: str, choices: type[models.TextChoices]):
+    """The CHECK constraint that keeps a column to its choices' values."""
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
 
 
 class SaleKind(models.TextChoices):
@@ -53,4 +59,4 @@ class StockMoveKind(models.TextChoices):
 
 
 __all__ = ["CANCEL_SOURCES", "CancelReason", "SaleChannel", "SaleKind", "SaleStatus",
-           "StockMoveKind"]
+           "StockMoveKind", "choices_check"]

@@ -17,18 +17,8 @@ from django.db.models.functions import Cast, Concat, LPad
 
 from backoffice.errors import EXTERNAL_ID_LIKE_NUMBER
 
-from .choices import (
-    CANCEL_SOURCES,
-    CancelReason,
-    SaleChannel,
-    SaleKind,
-    SaleStatus,
-    StockMoveKind,
-)
-
-
-def _choices_check(name: str, field: str, choices: type[models.TextChoices]):
-    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+from .choices import CANCEL_SOURCES, CancelReason, SaleChannel, SaleKind, SaleStatus
+from .choices import choices_check as _choices_check
 
 
 class Customer(models.Model):
@@ -66,30 +56,6 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} — {self.name}"
-
-
-class StockMove(models.Model):
-    """One move of a product's stock, append-only: `Product.stock` is the sum of its
-    moves (`manage.py audit_books` checks it). Written with the counter by
-    `sales.services.stock_move` (sales, sale edits, restocking refunds and cancels) and
-    `product_save` (a product created: opening; its stock set by staff: adjustment).
-    `sale_id` and `refund_id` are plain ids, not foreign keys: sales never import refunds,
-    and a move outlives what made it."""
-
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
-    delta = models.IntegerField()
-    kind = models.CharField(max_length=16, choices=StockMoveKind.choices)
-    sale_id = models.BigIntegerField(null=True, blank=True)
-    refund_id = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["pk"]
-        indexes = [models.Index(fields=["product", "id"], name="stockmove_product_id")]
-        constraints = [_choices_check("stockmove_kind_valid", "kind", StockMoveKind)]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.delta:+d} of product {self.product_id}"
 
 
 # A sale's number is drawn from its primary key: unique, gap-tolerant, never max()+1.
@@ -448,3 +414,6 @@ class Payment(models.Model):
     @property
     def remaining_amount(self) -> int:
         return self.amount - self.refunded_amount
+
+
+from .stock_moves import StockMove  # noqa: E402, F401 - its own room, loaded with the app

@@ -46,13 +46,12 @@ from .models import (
     SaleKind,
     SaleLine,
     SaleStatus,
-    StockMove,
-    StockMoveKind,
     external_id_problem,
     sale_number,
 )
 from .payments import payment_record
 from .selectors import sale_lock
+from .stock_moves import StockMove, StockMoveKind
 
 # The inputs and payment_record are imported from here by the doors (API, commands).
 __all__ = [

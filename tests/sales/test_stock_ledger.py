@@ -10,8 +10,9 @@ from django.urls import reverse
 from refunds.services import RefundOptions, refund_create, refund_settle, sale_cancel
 from refunds.services import ledger as ledger_module
 from refunds.services.audit import Difference, books_audit
+from sales.choices import StockMoveKind
 from sales.inputs import LineInput, SaleUpdate
-from sales.models import Payment, Product, StockMove, StockMoveKind
+from sales.models import Payment, Product, StockMove
 from sales.services import product_save, sale_update
 from tests.factories import ProductFactory, SaleFactory
 from tests.migrating import migrated_to
