@@ -28,7 +28,13 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from refunds.services import RefundOptions, refund_create, refunds_bulk_import  # noqa: E402
 from sales.models import Product  # noqa: E402
-from sales.services import LineInput, SaleInput, payment_record, sale_create  # noqa: E402
+from sales.services import (  # noqa: E402
+    LineInput,
+    SaleInput,
+    payment_record,
+    product_save,
+    sale_create,
+)
 
 
 def _paid_sales(product: Product, count: int) -> list[tuple[int, int]]:
@@ -61,8 +67,8 @@ def _bulk_queries(product: Product, count: int) -> tuple[int, int]:
 
 def main(calls: int) -> None:
     call_command("migrate", verbosity=0)
-    product = Product.objects.create(sku=f"BENCH-{time.time_ns()}", name="bench",
-                                     price=1200, stock=10**6)
+    product = product_save(Product(sku=f"BENCH-{time.time_ns()}", name="bench",
+                                   price=1200, stock=10**6))
     sales = _paid_sales(product, calls)
     opts = RefundOptions(alert_customer=False)
     cpu = []

@@ -26,6 +26,7 @@ from backoffice.money import format_money
 
 from .models import Customer, Order, Payment, Product, Sale, SaleChannel, SaleLine
 from .selectors import sale_lookup
+from .services import product_save
 
 # A name that matches more customers than this is too vague to search sales by.
 CUSTOMER_MATCHES = 500
@@ -108,6 +109,10 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["=sku", "name"]
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    def save_model(self, request, obj, form, change) -> None:
+        """The stock set here is recorded as a move (opening, adjustment)."""
+        product_save(obj)
 
 
 class SaleLineMoneyMixin:

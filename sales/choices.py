@@ -4,6 +4,12 @@ it was cancelled. Imported through sales.models, where the models use them."""
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
+
+
+def choices_check(name: str, field: str, choices: type[models.TextChoices]):
+    """The CHECK constraint that keeps a column to its choices' values."""
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
 
 
 class SaleKind(models.TextChoices):
@@ -43,4 +49,14 @@ class CancelReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
-__all__ = ["CANCEL_SOURCES", "CancelReason", "SaleChannel", "SaleKind", "SaleStatus"]
+class StockMoveKind(models.TextChoices):
+    OPENING = "opening", "Opening"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    SALE = "sale", "Sale"
+    SALE_EDIT = "sale_edit", "Sale edit"
+    REFUND = "refund", "Refund"
+    CANCEL = "cancel", "Cancel"
+
+
+__all__ = ["CANCEL_SOURCES", "CancelReason", "SaleChannel", "SaleKind", "SaleStatus",
+           "StockMoveKind", "choices_check"]

@@ -18,10 +18,7 @@ from django.db.models.functions import Cast, Concat, LPad
 from backoffice.errors import EXTERNAL_ID_LIKE_NUMBER
 
 from .choices import CANCEL_SOURCES, CancelReason, SaleChannel, SaleKind, SaleStatus
-
-
-def _choices_check(name: str, field: str, choices: type[models.TextChoices]):
-    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+from .choices import choices_check as _choices_check
 
 
 class Customer(models.Model):
@@ -417,3 +414,6 @@ class Payment(models.Model):
     @property
     def remaining_amount(self) -> int:
         return self.amount - self.refunded_amount
+
+
+from .stock_moves import StockMove  # noqa: E402, F401 - its own room, loaded with the app

@@ -51,11 +51,13 @@ from .models import (
 )
 from .payments import payment_record
 from .selectors import sale_lock
+from .stock_moves import StockMove, StockMoveKind
 
 # The inputs and payment_record are imported from here by the doors (API, commands).
 __all__ = [
     "CustomerInput", "LineInput", "PaymentInput", "SaleInput", "SaleUpdate",
-    "customer_get_or_create", "payment_record", "sale_create", "sale_update", "stock_move",
+    "customer_get_or_create", "payment_record", "product_save", "sale_create", "sale_update",
+    "stock_move",
 ]
 
 _CURRENCY = re.compile(CURRENCY_PATTERN)
@@ -145,26 +147,55 @@ def _priced_lines(data: SaleInput) -> list[SaleLine]:
     return lines
 
 
-def _move_stock(lines: Iterable[SaleLine], sign: int) -> None:
+def _move_stock(lines: Iterable[SaleLine], sign: int, *, sale_id: int) -> None:
     """Move product stock by each line's quantity in one UPDATE (sign -1 takes, +1 gives)."""
     per_product: dict[int, int] = {}
     for line in lines:
         if line.product_id:
             per_product[line.product_id] = per_product.get(line.product_id, 0) + line.quantity
-    stock_move(per_product, sign)
+    stock_move(per_product, sign, kind=StockMoveKind.SALE, sale_id=sale_id)
 
 
-def stock_move(per_product: Mapping[int, int], sign: int) -> None:
-    """Add sign × quantity to each product's stock. The caller's transaction holds the
-    sale's lock; the products are locked here, last, in pk order (see the top of this
-    module): an UPDATE alone would lock them in whatever order the scan meets them."""
-    if not per_product:
+def stock_move(per_product: Mapping[int, int], sign: int, *, kind: str,
+               sale_id: int | None = None, refund_id: int | None = None) -> None:
+    """Add sign × quantity to each product's stock and record each move (a StockMove of
+    this kind): one UPDATE and one INSERT whatever the number of products. The caller's
+    transaction holds the sale's lock; the products are locked here, last, in pk order
+    (see the top of this module): an UPDATE alone would lock them in whatever order the
+    scan meets them. (On PostgreSQL the refunds' ledger writes the same rows in its one
+    statement: refunds/services/write_pg.py.)"""
+    moves = {pk: sign * q for pk, q in per_product.items() if q}
+    if not moves:
         return
-    ids = sorted(per_product)
+    ids = sorted(moves)
     list(Product.objects.select_for_update().filter(pk__in=ids).order_by("pk")
          .values_list("pk", flat=True))
-    delta = Case(*[When(pk=pk, then=Value(sign * q)) for pk, q in per_product.items()])
+    delta = Case(*[When(pk=pk, then=Value(d)) for pk, d in moves.items()])
     Product.objects.filter(pk__in=ids).update(stock=F("stock") + delta)
+    StockMove.objects.bulk_create(
+        StockMove(product_id=pk, delta=moves[pk], kind=kind, sale_id=sale_id,
+                  refund_id=refund_id)
+        for pk in ids
+    )
+
+
+@transaction.atomic
+def product_save(product: Product) -> Product:
+    """Save a product made or edited by staff or the API, its stock as given: the
+    difference from the stored stock is recorded as a move (opening for a new product,
+    adjustment for an edit; none when the stock is unchanged). The stored row is locked
+    first, so a sale moving the stock meanwhile is counted, not overwritten unseen."""
+    if product._state.adding:
+        product.save(force_insert=True)
+        before, kind = 0, StockMoveKind.OPENING
+    else:
+        before = (Product.objects.select_for_update().filter(pk=product.pk)
+                  .values_list("stock", flat=True).get())
+        product.save()
+        kind = StockMoveKind.ADJUSTMENT
+    if product.stock != before:
+        StockMove.objects.create(product=product, delta=product.stock - before, kind=kind)
+    return product
 
 
 @transaction.atomic
@@ -257,7 +288,7 @@ def sale_create(*, data: SaleInput, actor: Any = None) -> Sale:
             for p in data.payments
         )
     if data.kind != SaleKind.QUOTE:
-        _move_stock(lines, -1)
+        _move_stock(lines, -1, sale_id=sale.pk)
     return sale
 
 
@@ -332,7 +363,7 @@ def sale_update(*, sale_id: int, data: SaleUpdate, actor: Any = None) -> Sale:
         for ln in held:
             if ln.product_id:
                 delta[ln.product_id] = delta.get(ln.product_id, 0) - ln.quantity
-    stock_move({pk: q for pk, q in delta.items() if q}, +1)
+    stock_move(delta, +1, kind=StockMoveKind.SALE_EDIT, sale_id=sale.pk)
 
     if new_lines is not None:
         SaleLine.objects.filter(sale_id=sale.pk).delete()

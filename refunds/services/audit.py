@@ -33,11 +33,10 @@ queries does not grow with the number of sales:
 - customers: `store_balance` = the sum of the live store-balance refunds of their sales
   (nothing else moves a store balance).
 
-Not checked: `Product.stock`. Products carry no stock ledger (a sale takes stock, a
-restocking refund or cancel gives it back, staff and imports set it freely, and the
-cancel of an unpaid sale restocks without writing a refund), so there is nothing to
-recompute it from. What refunds moved is checked on their side: a restocking refund's
-units are its lines' quantities, and those lines are in the line counters above.
+- products: `stock` = the sum of its StockMove rows (its ledger: the opening stock, staff
+  and API adjustments, sales, sale edits, restocking refunds and cancels, each written
+  with the counter by sales.services.stock_move / product_save, or on PostgreSQL in the
+  ledger's one statement). With sales asked, the products their lines sell.
 """
 
 from __future__ import annotations
@@ -51,11 +50,13 @@ from django.db import connection, models
 from sales.models import (
     Customer,
     Payment,
+    Product,
     Sale,
     SaleCancellation,
     SaleKind,
     SaleLine,
     SaleStatus,
+    StockMove,
 )
 
 from ..models import Refund, RefundLine, RefundPayment, RefundStatus, RefundType
@@ -69,7 +70,7 @@ class Difference:
     """One counter that disagrees with the ledger: `stored` is on the row, `ledger` is
     what the ledger rows say it should be."""
 
-    model: str  # "sale", "saleline", "payment", "refund", "customer"
+    model: str  # "sale", "saleline", "payment", "refund", "customer", "product"
     pk: int
     field: str
     stored: Any
@@ -331,8 +332,29 @@ def _customer_differences(sale_ids: Sequence[int] | None) -> Iterator[Difference
     yield from _differences("customer", _rows(sql, params), ["store_balance"], with_sale=False)
 
 
+def _stock_differences(sale_ids: Sequence[int] | None) -> Iterator[Difference]:
+    """Each product's stock against the sum of its StockMove rows (of the products these
+    sales' lines sell, when sales are asked)."""
+    where_p, p_p = "", cast(list[Any], [])
+    if sale_ids is not None:
+        inner, p_p = _in(f"l.{_c(SaleLine, 'sale')}", sale_ids)
+        where_p = (f" AND p.id IN (SELECT l.{_c(SaleLine, 'product')} FROM {_t(SaleLine)} l "
+                   f"WHERE l.{_c(SaleLine, 'product')} IS NOT NULL{inner})")
+    product = _c(StockMove, "product")
+    pairs = [(f"p.{_c(Product, 'stock')}", "COALESCE(g.moved, 0)")]
+    sql = f"""
+        SELECT p.id, {_select(pairs)}
+        FROM {_t(Product)} p LEFT JOIN (
+            SELECT m.{product} AS product_id, SUM(m.{_c(StockMove, 'delta')}) AS moved
+            FROM {_t(StockMove)} m GROUP BY m.{product}
+        ) g ON g.product_id = p.id
+        WHERE ({_compare(pairs)}){where_p}
+        ORDER BY p.id"""
+    yield from _differences("product", _rows(sql, p_p), ["stock"], with_sale=False)
+
+
 CHECKS = (_sale_differences, _line_differences, _payment_differences, _refund_differences,
-          _customer_differences)
+          _customer_differences, _stock_differences)
 
 
 def books_audit_iter(sale_ids: Iterable[int] | None = None) -> Iterator[Difference]:

@@ -34,13 +34,14 @@ from django.db import connection, models
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from sales.choices import StockMoveKind
 from sales.models import Customer, Payment, Product, Sale, SaleCancellation, SaleLine
 from sales.selectors import LockedSale
 from sales.services import stock_move
 
 from ..models import CustomerAlert, Refund, RefundLine, RefundPayment, RefundType
 from .plan import RefundPlan
-from .write_pg import Cancellations, write_postgres
+from .write_pg import Cancellations, StockMoves, write_postgres
 
 Deltas = dict[int, tuple[int, ...]]
 
@@ -248,17 +249,30 @@ def _cancellations(effect: Effect, sales: Mapping[int, Sale]) -> Cancellations:
     return made, sorted(pk for pk, c in effect.cancelled.items() if c < 0)
 
 
-def ledger_write(effect: Effect, sales: Mapping[int, Sale], rows: NewRows | None = None) -> None:
+def _stock_moves(effect: Effect, refund_id: int | None) -> StockMoves:
+    """How the effect's stock moves are recorded: a cancel's (or its reversal's) as
+    cancel, any other as refund; with the sale's id when the effect touches one sale
+    (an import's batch touches many: none), and the refund's id: the new refund's, or
+    `refund_id` (the refund a reversal undoes)."""
+    kind = StockMoveKind.CANCEL if effect.cancelled else StockMoveKind.REFUND
+    touched = {*effect.sales, *effect.cancelled}
+    return StockMoves(kind=kind, sale_id=next(iter(touched)) if len(touched) == 1 else None,
+                      refund_id=refund_id)
+
+
+def ledger_write(effect: Effect, sales: Mapping[int, Sale], rows: NewRows | None = None,
+                 *, refund_id: int | None = None) -> None:
     """Write the effect (and the new ledger rows, if any): every counter `x = x + delta`
     under the caller's locks, each touched sale's status from `sales` (moved in memory by
     effect.apply), the cancellation rows of the sales it cancels inserted and of those it
     un-cancels deleted. Products are locked in pk order before any is updated."""
     values = _sale_values(effect, sales)
     made, undone = _cancellations(effect, sales)
+    moves = _stock_moves(effect, refund_id)
     if WRITE_IN_ONE_STATEMENT and connection.vendor == "postgresql":
         write_postgres([(name, model, fields, getattr(effect, name))
                         for name, (model, fields) in COUNTERS.items()], values, rows,
-                       (made, undone))
+                       (made, undone), moves)
         return
     if made:
         SaleCancellation.objects.bulk_create(made)
@@ -275,7 +289,9 @@ def ledger_write(effect: Effect, sales: Mapping[int, Sale], rows: NewRows | None
     for name, (model, fields) in COUNTERS.items():
         deltas: Deltas = getattr(effect, name)
         if name == "stock":
-            stock_move({pk: d[0] for pk, d in deltas.items()}, +1)  # locks them first
+            stock_move({pk: d[0] for pk, d in deltas.items()}, +1,  # locks them first
+                       kind=moves.kind, sale_id=moves.sale_id,
+                       refund_id=rows.refund.pk if rows is not None else moves.refund_id)
         elif name == "sales":
             _update_orm(model, fields, deltas, values)
         elif deltas:

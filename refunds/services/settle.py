@@ -275,7 +275,7 @@ def _compensate(refund: Refund, locked: LockedSale, allocations: list[RefundPaym
     # and a cancellation (the money did not go back: the sale is not cancelled after all).
     effect = effect_of_refund(refund, locked).reversed()
     effect.apply([locked])
-    ledger_write(effect, {sale.pk: sale})
+    ledger_write(effect, {sale.pk: sale}, refund_id=refund.pk)
 
     failures = "; ".join(a.last_error for a in allocations if a.last_error)
     refund.status = RefundStatus.FAILED

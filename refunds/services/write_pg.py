@@ -2,7 +2,8 @@
 
 A refund makes up to ten writes (the refund, its lines, its allocations, its alerts; the
 line, product, payment, customer and sale counters: its ledger.Effect; a cancel also
-inserts the sale's SaleCancellation row, a cancellation reversed deletes it). Through the
+inserts the sale's SaleCancellation row, a cancellation reversed deletes it; a restock
+also inserts a StockMove per product). Through the
 ORM that is ten statements, each compiled in Python and sent on its own round trip: most of a refund
 request's CPU time. Here they are one statement of data-modifying CTEs, the rows passed
 as arrays (`unnest`), so its cost does not grow with the number of lines either.
@@ -23,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models
+from django.utils import timezone
 
-from sales.models import SaleCancellation
+from sales.models import SaleCancellation, StockMove
 
 from ..models import CustomerAlert, Refund, RefundLine, RefundPayment
 
@@ -35,6 +37,17 @@ if TYPE_CHECKING:
 Counters = tuple[str, type[models.Model], Sequence[str], Mapping[int, Sequence[int]]]
 # The sales' cancellations an effect makes (unsaved rows) and undoes (their sales' ids).
 Cancellations = tuple[Sequence[SaleCancellation], Sequence[int]]
+
+
+@dataclass(frozen=True)
+class StockMoves:
+    """How an effect's stock deltas are recorded as StockMove rows (one per product):
+    their kind and sale; the refund is the one the statement inserts, if any."""
+
+    kind: str
+    sale_id: int | None = None
+    refund_id: int | None = None  # when the statement inserts no refund
+
 
 qn = connection.ops.quote_name
 
@@ -137,13 +150,33 @@ class Statement:
             self.params.append([f.get_db_prep_save(values[pk][f.attname], connection)
                                 for pk in ids])
 
+    def insert_moves(self, deltas: Mapping[int, Sequence[int]], moves: StockMoves, *,
+                     with_refund: bool) -> None:
+        """INSERT a StockMove per product of `deltas`, after the products' lock (the
+        `stock_lock` CTE of add_to_counters), the refund's id from the `r` CTE."""
+        ids = sorted(deltas)
+        t = qn(StockMove._meta.db_table)
+        columns = ", ".join(qn(_field(StockMove, f).column) for f in
+                            ("product", "delta", "kind", "sale_id", "refund_id", "created_at"))
+        refund = "(SELECT id FROM r)" if with_refund else "%s::bigint"
+        now = timezone.now()
+        self.ctes.append(
+            f"stock_moves AS (INSERT INTO {t} ({columns}) "
+            f"SELECT d.id, d.delta, %s, %s::bigint, {refund}, %s "
+            "FROM unnest(%s::bigint[], %s::integer[]) WITH ORDINALITY AS d (id, delta, n) "
+            "JOIN stock_lock l ON l.id = d.id ORDER BY d.n RETURNING 1)"
+        )
+        self.params += [moves.kind, moves.sale_id, *([] if with_refund else [moves.refund_id]),
+                        now, ids, [deltas[pk][0] for pk in ids]]
+
 
 def write_postgres(counters: Sequence[Counters], sale_values: Mapping[int, Mapping[str, Any]],
-                   rows: NewRows | None, cancellations: Cancellations = ((), ())) -> None:
+                   rows: NewRows | None, cancellations: Cancellations = ((), ()),
+                   moves: StockMoves | None = None) -> None:
     """One round trip: the new rows (if any; their pks are set on them), the sales'
     cancellations the effect makes and undoes (rows inserted, rows deleted) and every
     counter of an effect, in the order given (ledger.COUNTERS'; products locked first,
-    pk order)."""
+    pk order), with a StockMove row per product whose stock moves (`moves`)."""
     st = Statement()
     made, undone = cancellations
     if made:
@@ -158,6 +191,8 @@ def write_postgres(counters: Sequence[Counters], sale_values: Mapping[int, Mappi
         st.add_to_counters(name, model, deltas, fields,
                            values=sale_values if name == "sales" else None,
                            lock_first=name == "stock")
+        if name == "stock" and deltas and moves is not None:
+            st.insert_moves(deltas, moves, with_refund=rows is not None)
     if not st.ctes:
         return
     # The refund row first (it is referenced), then the rest; every data-modifying CTE

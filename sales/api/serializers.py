@@ -15,7 +15,14 @@ from sales.models import (
     SaleChannel,
     SaleKind,
 )
-from sales.services import CustomerInput, LineInput, PaymentInput, SaleInput, SaleUpdate
+from sales.services import (
+    CustomerInput,
+    LineInput,
+    PaymentInput,
+    SaleInput,
+    SaleUpdate,
+    product_save,
+)
 
 
 class CustomerSerializer(strict.ModelSerializer):
@@ -34,6 +41,15 @@ class ProductSerializer(strict.ModelSerializer):
     class Meta:
         model = Product
         fields = ["id", "sku", "name", "price", "stock"]
+
+    # The stock set here is recorded as a move (opening, adjustment): product_save.
+    def create(self, validated_data: dict[str, Any]) -> Product:
+        return product_save(Product(**validated_data))
+
+    def update(self, instance: Product, validated_data: dict[str, Any]) -> Product:
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        return product_save(instance)
 
 
 class SaleLineSerializer(strict.Serializer):

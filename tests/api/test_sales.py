@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sales.models import Product, Sale
+from sales.models import Product, Sale, StockMove
 from tests.factories import CustomerFactory, ProductFactory, SaleFactory
 
 from .conftest import assert_error, assert_ok
@@ -198,6 +198,9 @@ def test_products_and_customers_list_fetch_add_edit(api):
                                                     "stock": 5}, format="json"), 201)
     assert_ok(api.patch(f"/api/v2/products/{data['id']}/", {"stock": 9}, format="json"))
     assert Product.objects.get(sku="MUG-1").stock == 9
+    # The stock set is recorded as moves (audit_books recomputes the stock from them).
+    assert list(StockMove.objects.filter(product_id=data["id"]).order_by("pk")
+                .values_list("kind", "delta")) == [("opening", 5), ("adjustment", 4)]
     assert [p["sku"] for p in assert_ok(api.get("/api/v2/products/?search=mug"))] == ["MUG-1"]
     assert assert_ok(api.get(f"/api/v2/products/{data['id']}/"))["price"] == 1200
     assert_error(api.post("/api/v2/products/", {"sku": "MUG-1", "name": "x", "price": 1},

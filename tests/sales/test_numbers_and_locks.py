@@ -71,7 +71,7 @@ def test_stock_moves_lock_the_products_in_pk_order_first(postgres):
     products = [ProductFactory(stock=10) for _ in range(3)]
     per_product = {products[2].pk: 1, products[0].pk: 2, products[1].pk: 3}
     with CaptureQueriesContext(connection) as ctx, transaction.atomic():
-        stock_move(per_product, -1)
+        stock_move(per_product, -1, kind="adjustment")
     sqls = [q["sql"] for q in ctx.captured_queries if "sales_product" in q["sql"]]
     lock = next(i for i, sql in enumerate(sqls) if "FOR UPDATE" in sql)
     update = next(i for i, sql in enumerate(sqls) if sql.startswith("UPDATE"))

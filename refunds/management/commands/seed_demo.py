@@ -41,7 +41,7 @@ from sales.models import (
     SaleLine,
     sale_number,
 )
-from sales.services import CustomerInput, LineInput, SaleInput, sale_create
+from sales.services import CustomerInput, LineInput, SaleInput, product_save, sale_create
 
 DEMO_PASSWORD = "backoffice-demo"
 USERS = [
@@ -139,9 +139,11 @@ class Command(BaseCommand):
             codename__in=["view_sale", "view_order", "view_refund"]))
 
     def products(self) -> list[Product]:
+        known = set(Product.objects.filter(sku__in=[p[0] for p in PRODUCTS])
+                    .values_list("sku", flat=True))
         for sku, name, price in PRODUCTS:
-            Product.objects.get_or_create(sku=sku, defaults={"name": name, "price": price,
-                                                             "stock": 500})
+            if sku not in known:  # its stock is its opening move
+                product_save(Product(sku=sku, name=name, price=price, stock=500))
         return list(Product.objects.filter(sku__in=[p[0] for p in PRODUCTS]))
 
     def customers(self) -> list[Customer]:
