@@ -4,7 +4,8 @@
 --   1. lock the sale, then its lines (pk order), then its payments (pk order), and read
 --      them with the customer, in one statement;
 --   2. in one statement: insert the refund, its line, its allocation and its alert rows;
---      move the line counters, restock (product locked first), move the payment counter,
+--      move the line counters, restock (product locked first, its stock move recorded),
+--      move the payment counter,
 --      update the sale's counters and status.
 -- The amounts are the rounding rule of DESIGN §3.2 computed in SQL (the service computes
 -- them in Python between the two statements).
@@ -67,6 +68,8 @@ lc AS (UPDATE sales_saleline
 sc_lock AS (SELECT id FROM sales_product WHERE id = :pid ORDER BY id FOR UPDATE),
 sc AS (UPDATE sales_product t SET stock = t.stock + 1 FROM sc_lock l
         WHERE t.id = l.id RETURNING 1),
+sm AS (INSERT INTO sales_stockmove (product_id, delta, kind, sale_id, refund_id, created_at)
+       SELECT l.id, 1, 'refund', :sid, r.id, now() FROM r, sc_lock l RETURNING 1),
 pc AS (UPDATE sales_payment SET refunded_amount = refunded_amount + :amt + :tax
         WHERE id = :pay RETURNING 1),
 su AS (UPDATE sales_sale
