@@ -11,10 +11,12 @@ a way back.
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 
 from sales.models import Sale
 
@@ -78,3 +80,17 @@ def page_context(model_admin, request, sale: Sale | None, title: str, **extra) -
 def lines_and_payments(sale: Sale):
     return list(sale.lines.order_by("pk")), list(sale.payments.order_by("pk"))
 
+
+
+class RefundColumnsMixin:
+    """The columns every list of refunds shows the same way: the reason's label and a
+    link to the printable credit note (the refunds list and a sale's refunds inline)."""
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_display(self, obj):
+        return obj.get_reason_display()
+
+    @admin.display(description="credit note")
+    def credit_note(self, obj):
+        url = reverse("admin:refunds_refund_credit_note", args=[obj.pk])
+        return format_html('<a href="{}" target="_blank">Print</a>', url)

@@ -23,7 +23,7 @@ from ..models import Refund, RefundImport, RefundLine, RefundPayment, RefundReas
 from ..services.settle import refund_needs_attention_q, refund_settle_offline
 from .credit_note import credit_note_view
 from .import_page import import_view
-from .pages import REFUND_PERMISSION, refusable
+from .pages import REFUND_PERMISSION, RefundColumnsMixin, refusable
 
 
 class ReasonFilter(admin.SimpleListFilter):
@@ -138,7 +138,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(RefundColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Fits 1360 px: no id (the date links to the refund), created by and batch id are
     # on the refund's page and stay filters / search.
     list_display = ["created_display", "sale_link", "type", "status_display",
@@ -295,14 +295,6 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def status_display(self, obj):
         return badge(obj)
 
-    @admin.display(description="reason", ordering="reason")
-    def reason_display(self, obj):
-        return obj.get_reason_display()
-
-    @admin.display(description="credit note")
-    def credit_note(self, obj):
-        url = reverse("admin:refunds_refund_credit_note", args=[obj.pk])
-        return format_html('<a href="{}" target="_blank">Print</a>', url)
 
     @admin.display(description="idempotency key")
     def idempotency_key_display(self, obj):

@@ -24,7 +24,7 @@ from ..models import CustomerAlert, Refund
 from ..services import refund_create, refund_preview, sale_cancel, sale_cancel_preview
 from .cancel_page import cancel_audit, cancel_summary, cancel_view
 from .forms import BulkRefundForm, CancelForm
-from .pages import CANCEL_PERMISSION, REFUND_PERMISSION, refusable
+from .pages import CANCEL_PERMISSION, REFUND_PERMISSION, RefundColumnsMixin, refusable
 from .refund_page import refund_preview_view, refund_view
 
 # A list action's confirmation page previews every sale: keep a selection human-sized.
@@ -55,7 +55,7 @@ def _how(allocations, currency: str, *, amounts: bool = False) -> str:
 # -- a sale's refunds and alerts ----------------------------------------------------------
 
 
-class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+class RefundInline(RefundColumnsMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
     extra = 0
     fk_name = "sale"
@@ -83,14 +83,6 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     def options_display(self, obj):
         return _options(obj)
 
-    @admin.display(description="reason")
-    def reason_display(self, obj):
-        return obj.get_reason_display()
-
-    @admin.display(description="credit note")
-    def credit_note(self, obj):
-        url = reverse("admin:refunds_refund_credit_note", args=[obj.pk])
-        return format_html('<a href="{}" target="_blank">Print</a>', url)
 
 
 class CustomerAlertInline(ReadOnlyAdminMixin, admin.TabularInline):
