@@ -44,15 +44,9 @@ class ErrorEnvelopeSerializer(strict.Serializer):
 class EnvelopeAutoSchema(AutoSchema):
     """Success bodies wrapped as {status, message, data}; errors as ErrorEnvelope.
 
-    The dialects (refunds/compat/) answer in other words: a schema with `envelope =
-    False`, or a view with `success_envelope = False`, leaves success bodies as they are;
-    `error_schema(code)` (by default the view's `error_serializer`) says what an error
-    body is."""
-
-    envelope = True
-
-    def wraps_success(self) -> bool:
-        return self.envelope and getattr(self.view, "success_envelope", True)
+    The dialects (refunds/compat/) answer in other words: a view with `success_envelope =
+    False` documents its success bodies as they are, and `error_schema(code)` (by default
+    the view's `error_serializer`) says what an error body is."""
 
     def error_schema(self, code: str) -> dict:
         """The schema of an error body answered with status `code`."""
@@ -63,7 +57,8 @@ class EnvelopeAutoSchema(AutoSchema):
                                direction="response"):
         response = super()._get_response_for_code(serializer, status_code, media_types,
                                                   direction)
-        if not self.wraps_success() or not str(status_code).startswith("2"):
+        if not getattr(self.view, "success_envelope", True) or not str(
+                status_code).startswith("2"):
             return response
         for media in response.get("content", {}).values():
             schema = media.get("schema")

@@ -34,7 +34,7 @@ UNKNOWN_PARAMETER_MESSAGE = "Unknown query parameter: this endpoint does not tak
 ALWAYS_KNOWN_PARAMS = frozenset({api_settings.URL_FORMAT_OVERRIDE or "format"})
 
 
-def unknown_detail(key: str, *, read_only: bool = False) -> list[ErrorDetail]:
+def unknown_detail(*, read_only: bool = False) -> list[ErrorDetail]:
     return [ErrorDetail(READ_ONLY_MESSAGE if read_only else UNKNOWN_MESSAGE,
                         code=UNKNOWN_FIELD)]
 
@@ -50,7 +50,7 @@ class StrictSerializerMixin:
         if isinstance(data, Mapping):
             writable = {name for name, f in self.fields.items() if not f.read_only}
             for key in unknown_keys(data, writable):
-                unknown[key] = unknown_detail(key, read_only=key in self.fields)
+                unknown[key] = unknown_detail(read_only=key in self.fields)
         try:
             value = super().to_internal_value(data)  # type: ignore[misc]
         except ValidationError as exc:

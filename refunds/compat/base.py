@@ -17,6 +17,9 @@ class DialectView(strict.APIView):
     the one exception handler, then reshaped by `error_body` into the dialect's own."""
 
     dialect = ""
+    # OpenAPI: a dialect's success bodies are its own, documented whole (not wrapped in
+    # the native envelope; backoffice.api.schema.EnvelopeAutoSchema).
+    success_envelope = False
 
     def error_body(self, envelope: dict[str, Any], status: int) -> Any:
         """The dialect's error body, from the native envelope. Default: unchanged."""

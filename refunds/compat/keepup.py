@@ -71,7 +71,6 @@ class KeepupView(DialectView):
     dialect = "keepup"
     authentication_classes = [BearerKeyAuthentication]  # Keepup sends Bearer only
     renderer_classes = [JSONRenderer]
-    success_envelope = False  # OpenAPI: the bodies below are Keepup's, documented whole
     error_serializer = ErrorEnvelopeSerializer  # Keepup's error body is the native one
 
     def error_body(self, envelope, status):

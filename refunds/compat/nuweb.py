@@ -180,7 +180,6 @@ class NuwebView(DialectView):
     dialect = "nuweb"
     authentication_classes = [BearerKeyAuthentication]  # Nuweb sends Bearer only
     renderer_classes = [JSONRenderer]
-    success_envelope = False
     error_serializer = NuwebErrorSerializer
     split_origin: dict[int, int] = {}
 

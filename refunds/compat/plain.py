@@ -21,8 +21,6 @@ class DialectAutoSchema(EnvelopeAutoSchema):
     view's `openapi_tag` (SCHEMA_PATH_PREFIX is /api/v2, so /compat/ paths would get no
     tag of their own)."""
 
-    envelope = False
-
     def error_schema(self, code: str) -> dict:
         return self.view.error_schema(self, code)  # type: ignore[attr-defined]
 
